@@ -1,0 +1,46 @@
+# salesdw: `make demo` and `make test` do all set-up on a fresh Linux machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_START ?= 2026-01-01
+DEMO_END ?= 2026-01-03
+DEMO_DAYS ?= 3
+DEMO_SCALE ?= 0.2
+
+.PHONY: install demo test docs lock clean stop
+
+install: $(STAMP)
+
+# pip reads the lock as constraints: every package, direct or not, at its pinned version
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "salesdw needs Python 3.11, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/salesdw db start
+	$(BIN)/salesdw generate --start $(DEMO_START) --days $(DEMO_DAYS) --scale $(DEMO_SCALE)
+	$(BIN)/salesdw run --start $(DEMO_START) --end $(DEMO_END)
+	$(BIN)/salesdw dbt docs generate --quiet
+	$(BIN)/salesdw summary
+
+test: install
+	$(BIN)/pytest -q -rs
+
+docs: install
+	$(BIN)/salesdw dbt docs generate
+	@echo "dbt docs: dbt_project/target/index.html (serve with: $(BIN)/salesdw dbt docs serve)"
+
+# Re-pin the whole tree after changing a top-level pin in pyproject.toml.
+lock: install
+	(echo "# Full pin of the environment (pip freeze). Regenerate with: make lock"; \
+	 $(BIN)/pip freeze --exclude-editable | grep -v '^salesdw') > requirements.lock
+
+stop:
+	-$(BIN)/salesdw db stop
+
+clean: stop
+	rm -rf .salesdw data dbt_project/target dbt_project/logs

@@ -1,0 +1,127 @@
+"""sales_nightly: land the day's CRM, finance and after-sales feeds, build the marts, check, publish."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, dag, task, task_group
+from airflow.timetables.trigger import CronTriggerTimetable
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+from salesdw import config, paths
+from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID
+
+DOC = """
+### sales_nightly
+Every night, for the day that just ended (the run's data interval):
+
+1. **extract** each source's feed for the day (CRM, finance, after-sales, in parallel);
+2. **load** it into `raw.<source>__<entity>` with COPY, one replaceable batch per entity and day
+   (`audit.load_batches` reconciles rows read = loaded + rejected; rejects land in `raw._rejected`);
+3. **dbt build** staging → intermediate → marts (one task per model, its tests inside it);
+4. **validate** the marts with Great Expectations (results in Data Docs);
+5. **publish**: record what BI can read in `audit.publications`.
+
+Rerunning a date replaces that date's batches and rebuilds the same marts.
+The warehouse is the Airflow connection `warehouse`.
+"""
+
+# The data interval is the day before the run: the 00:00 UTC run of D+1 processes day D.
+NIGHTLY = CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1))
+FEED_DAY = "{{ data_interval_start | ds }}"
+
+DBT_PROFILE = ProfileConfig(
+    profile_name="salesdw",
+    target_name="airflow",
+    profile_mapping=PostgresUserPasswordProfileMapping(
+        conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging", "threads": 2}
+    ),
+)
+
+
+@dag(
+    dag_id="sales_nightly",
+    schedule=NIGHTLY,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,  # backfill with `salesdw run --start/--end` or `airflow backfill create`
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "data-engineering"},
+    tags=["salesdw", "nightly", "crm", "finance", "after_sales", "dbt", "gx"],
+    doc_md=DOC,
+)
+def sales_nightly():
+    @task
+    def extract(source: str, feed_day: str) -> dict[str, str]:
+        """Check the source's feed for the day is complete in the landing folder."""
+        from datetime import date
+
+        from salesdw.extract.landing import feed_files
+
+        return {name: str(path) for name, path in feed_files(source, date.fromisoformat(feed_day)).items()}
+
+    @task
+    def load(source: str, feed_day: str, files: dict[str, str]) -> list[dict]:
+        """COPY each entity's file into raw as the batch for the day (replacing a previous one)."""
+        from dataclasses import asdict
+        from datetime import date
+        from pathlib import Path
+
+        from salesdw.load.source import load_entities
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+
+        results = load_entities(
+            source, date.fromisoformat(feed_day), {k: Path(v) for k, v in files.items()},
+            url=warehouse_url_from_airflow(),
+        )
+        return [asdict(r) | {"batch_date": r.batch_date.isoformat()} for r in results]
+
+    loaded = []
+    for source in config.sources():
+
+        @task_group(group_id=source)
+        def land(source: str = source):
+            files = extract.override(task_id="extract")(source, FEED_DAY)
+            outlets = [Asset(f"postgres://warehouse/raw/{e.raw_table}") for e in config.entities_of(source)]
+            return load.override(task_id="load", outlets=outlets)(source, FEED_DAY, files)
+
+        loaded.append(land())
+
+    dbt_build = DbtTaskGroup(
+        group_id="dbt_build",
+        project_config=ProjectConfig(
+            dbt_project_path=paths.DBT_PROJECT_DIR,
+            manifest_path=paths.DBT_MANIFEST,
+            project_name="salesdw",
+        ),
+        profile_config=DBT_PROFILE,
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+        operator_args={"vars": {"run_date": FEED_DAY}, "install_deps": False},
+    )
+
+    @task
+    def validate_marts(feed_day: str, run_id: str | None = None) -> dict:
+        """Great Expectations checkpoint over the marts; a failed expectation fails the run."""
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.quality.marts import validate_marts as run_checkpoint
+
+        return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id)
+
+    @task(outlets=[Asset("postgres://warehouse/marts")])
+    def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:
+        """Record the publication of the validated marts for the day."""
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.publish.publications import publish as record
+
+        return record(warehouse_url_from_airflow(), feed_day, run_id=run_id, validation=validation)
+
+    validation = validate_marts(FEED_DAY)
+    loaded >> dbt_build >> validation
+    publish(FEED_DAY, validation)
+
+
+sales_nightly()

@@ -1,0 +1,53 @@
+"""The declarative feed config (sources.yml): sources, entities, keys, cursors, columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import yaml
+
+from salesdw import paths
+
+
+@dataclass(frozen=True)
+class Entity:
+    source: str
+    name: str
+    format: str  # jsonl | csv
+    primary_key: str
+    cursor: str
+    columns: tuple[str, ...]
+
+    @property
+    def raw_table(self) -> str:
+        return f"{self.source}__{self.name}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.{self.format}"
+
+
+@cache
+def entities() -> tuple[Entity, ...]:
+    spec = yaml.safe_load(paths.SOURCES_FILE.read_text())
+    return tuple(
+        Entity(
+            source=source,
+            name=name,
+            format=src["format"],
+            primary_key=ent["primary_key"],
+            cursor=ent["cursor"],
+            columns=tuple(ent["columns"]),
+        )
+        for source, src in spec["sources"].items()
+        for name, ent in src["entities"].items()
+    )
+
+
+def sources() -> list[str]:
+    return list(dict.fromkeys(e.source for e in entities()))
+
+
+def entities_of(source: str) -> list[Entity]:
+    return [e for e in entities() if e.source == source]

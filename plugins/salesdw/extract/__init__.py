@@ -1,0 +1,1 @@
+"""Extract: bring each source's feed for a day into the landing folder and list it."""

@@ -1,0 +1,1 @@
+"""Load: stream landed feed files into raw.<source>__<entity> with COPY."""

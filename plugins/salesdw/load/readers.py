@@ -1,0 +1,74 @@
+"""Stream feed files record by record: values in the entity's column order, or a rejection.
+
+Each reader yields `(line_no, values, raw_text, reason)`: values is a tuple of text (None for
+NULL) when the record parses, otherwise None with the raw text and the reason it was rejected.
+Nothing is read into memory beyond one record.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from salesdw.config import Entity
+
+Record = tuple[int, tuple[str | None, ...] | None, str | None, str | None]
+
+
+class FeedFormatError(ValueError):
+    """A whole feed file is unusable (for example a CSV header without the expected columns)."""
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def read_jsonl(entity: Entity, path: Path) -> Iterator[Record]:
+    with path.open(encoding="utf-8") as lines:
+        for line_no, line in enumerate(lines, start=1):
+            text = line.rstrip("\n")
+            if not text.strip():
+                continue
+            try:
+                # parse_float=str keeps the amount exactly as the source wrote it
+                obj = json.loads(text, parse_float=str)
+            except json.JSONDecodeError as exc:
+                yield line_no, None, text, f"invalid JSON: {exc.msg} at column {exc.colno}"
+                continue
+            if not isinstance(obj, dict):
+                yield line_no, None, text, f"expected a JSON object, got {type(obj).__name__}"
+                continue
+            yield line_no, tuple(_text(obj.get(c)) for c in entity.columns), None, None
+
+
+def read_csv(entity: Entity, path: Path) -> Iterator[Record]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return  # an empty export: no rows that day
+        missing = [c for c in entity.columns if c not in header]
+        if missing:
+            raise FeedFormatError(
+                f"{entity.source}.{entity.name}: {path} line 1: header lacks expected column(s) "
+                f"{', '.join(missing)}; expected {', '.join(entity.columns)}, got {', '.join(header)}"
+            )
+        positions = [header.index(c) for c in entity.columns]
+        for fields in reader:
+            line_no = reader.line_num
+            if len(fields) != len(header):
+                raw = ",".join(fields)
+                yield line_no, None, raw, f"expected {len(header)} fields, got {len(fields)}"
+                continue
+            yield line_no, tuple(fields[i] if fields[i] != "" else None for i in positions), None, None
+
+
+READERS = {"jsonl": read_jsonl, "csv": read_csv}

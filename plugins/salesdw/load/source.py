@@ -1,0 +1,22 @@
+"""Load every entity of a source for a day."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from salesdw import config
+from salesdw.extract.landing import feed_files
+from salesdw.load.batch import BatchResult, load_file
+from salesdw.warehouse import connect
+
+
+def load_source(source: str, day: date, *, url: str | None = None, landing: Path | None = None) -> list[BatchResult]:
+    return load_entities(source, day, feed_files(source, day, landing), url=url)
+
+
+def load_entities(source: str, day: date, files: dict[str, Path], *, url: str | None = None) -> list[BatchResult]:
+    """Load already-extracted files (entity name -> path) of `source` for `day`."""
+    entities = {e.name: e for e in config.entities_of(source)}
+    with connect(url) as conn:
+        return [load_file(conn, entities[name], path, day) for name, path in files.items()]

@@ -1,0 +1,1 @@
+"""Glue between salesdw and Airflow: connections, the local Airflow environment, running DAGs."""

@@ -1,0 +1,20 @@
+"""Where salesdw keeps things. Everything local lives under the project, git-ignored."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# plugins/salesdw -> project root; SALESDW_HOME overrides it for installed copies.
+ROOT = Path(os.environ.get("SALESDW_HOME", PACKAGE_DIR.parents[1])).resolve()
+STATE_DIR = Path(os.environ.get("SALESDW_STATE_DIR", ROOT / ".salesdw")).resolve()
+DATA_DIR = Path(os.environ.get("SALESDW_DATA_DIR", ROOT / "data")).resolve()
+LANDING_DIR = DATA_DIR / "landing"
+AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", STATE_DIR / "airflow")).resolve()
+DBT_PROJECT_DIR = ROOT / "dbt_project"
+DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+DAGS_DIR = ROOT / "dags"
+GX_DIR = STATE_DIR / "gx"
+DATA_DOCS_DIR = STATE_DIR / "data_docs"
+SOURCES_FILE = PACKAGE_DIR / "sources.yml"

@@ -1,0 +1,1 @@
+"""Publish: make validated marts visible to BI and report what they hold."""

@@ -1,0 +1,61 @@
+"""A short report of what the marts hold: what `make demo` and `salesdw summary` print."""
+
+from __future__ import annotations
+
+import psycopg
+
+from salesdw import paths
+from salesdw.publish.publications import mart_row_counts
+
+HEADLINES = {
+    "bookings (CNY, all time)": "select sum(bookings_amount) from marts.target_attainment",
+    "cash collected (CNY)": "select sum(cash_collected) from marts.customer_lifetime_value",
+    "attainment, latest month": """
+        select sum(bookings_amount) / nullif(sum(target_amount), 0) from marts.target_attainment
+        where month = (select max(month) from marts.target_attainment where target_amount > 0)""",
+    "attainment, last 12 months": """
+        select sum(bookings_amount) / nullif(sum(target_amount), 0) from marts.target_attainment
+        where month > (select max(month) from marts.target_attainment) - interval '12 months'""",
+    "conversion needs_analysis -> proposal": """
+        select sum(advanced_count)::numeric / nullif(sum(entered_count), 0) from marts.sales_funnel
+        where stage = 'needs_analysis'""",
+    "customers with orders": "select count(*) from marts.customer_lifetime_value where order_count > 0",
+}
+
+
+def summary(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        counts = mart_row_counts(conn)
+        headlines = {name: conn.execute(query).fetchone()[0] for name, query in HEADLINES.items()}
+        batches = conn.execute(
+            "select count(*), sum(rows_read), sum(rows_loaded), sum(rows_rejected),"
+            " count(*) filter (where rows_read <> rows_loaded + rows_rejected)"
+            " from audit.load_batches where status = 'loaded'"
+        ).fetchone()
+    return {"mart_rows": counts, "headlines": headlines, "batches": batches}
+
+
+def render(report: dict, url_hint: str) -> str:
+    lines = ["", "salesdw: what the marts hold", "-" * 44]
+    lines += [f"  marts.{name:<28} {rows:>10,} rows" for name, rows in report["mart_rows"].items()]
+    lines.append("")
+    for name, value in report["headlines"].items():
+        if value is None:
+            text = "n/a"
+        elif "attainment" in name or "conversion" in name:
+            text = f"{float(value):.1%}"
+        else:
+            text = f"{float(value):,.2f}" if not isinstance(value, int) else f"{value:,}"
+        lines.append(f"  {name:<40} {text:>16}")
+    n, read, loaded, rejected, unreconciled = report["batches"]
+    lines += [
+        "",
+        f"  load batches: {n} ({read or 0:,} rows read = {loaded or 0:,} loaded + {rejected or 0:,} rejected;"
+        f" {unreconciled} unreconciled)",
+        "",
+        f"  Great Expectations Data Docs: {paths.DATA_DOCS_DIR / 'index.html'}",
+        f"  dbt docs:                     {paths.DBT_PROJECT_DIR / 'target' / 'index.html'}  (also `make docs`)",
+        f"  query it:                     {url_hint}",
+        "",
+    ]
+    return "\n".join(lines)

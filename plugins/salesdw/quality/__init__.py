@@ -1,0 +1,1 @@
+"""Quality: Great Expectations suites (code, in version control) and their results."""

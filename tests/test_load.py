@@ -1,0 +1,89 @@
+"""The loader: COPY into raw, one replaceable batch per entity and day, nothing lost."""
+
+from datetime import date
+
+import psycopg
+import pytest
+
+from salesdw import config
+from salesdw.extract.landing import MissingFeedError, feed_files
+from salesdw.generate import generate
+from salesdw.load.batch import load_file
+from salesdw.load.readers import FeedFormatError
+from salesdw.load.source import load_source
+
+DAY = date(2026, 1, 1)
+
+
+def _entity(source, name):
+    return next(e for e in config.entities() if e.source == source and e.name == name)
+
+
+def test_load_reconciles_and_a_rerun_replaces(tmp_path, fresh_db):
+    counts = generate(start=DAY, days=1, scale=0.02, seed=5, landing=tmp_path)
+    for source in config.sources():
+        load_source(source, DAY, url=fresh_db, landing=tmp_path)
+    with psycopg.connect(fresh_db) as conn:
+        def raw_counts():
+            return {e.raw_table: conn.execute(f"select count(*) from raw.{e.raw_table}").fetchone()[0] for e in config.entities()}
+
+        first = raw_counts()
+        assert first == counts
+        for source in config.sources():  # the same day again: replaced, not duplicated
+            load_source(source, DAY, url=fresh_db, landing=tmp_path)
+        assert raw_counts() == first
+        batches = conn.execute(
+            "select count(*), count(*) filter (where rows_read = rows_loaded + rows_rejected),"
+            " sum(rows_loaded) from audit.load_batches where status = 'loaded'"
+        ).fetchone()
+        assert batches == (len(config.entities()), len(config.entities()), sum(counts.values()))
+        assert conn.execute("select count(*) from audit.load_batches where status = 'superseded'").fetchone()[0] == len(config.entities())
+        amount = conn.execute("select amount, _origin from raw.finance__invoices order by invoice_id limit 1").fetchone()
+        assert amount[0].count(".") == 1 and len(amount[0].split(".")[1]) == 2  # cents kept as text
+        assert amount[1].endswith("invoices.csv:2")
+
+
+def test_malformed_records_are_rejected_with_origin_and_reason(tmp_path, fresh_db):
+    feed = tmp_path / "surveys.jsonl"
+    feed.write_text(
+        '{"survey_id": "S1", "ticket_id": "TK1", "account_id": "A1", "csat": 5, "nps": 10, "submitted_at": "2026-01-01T00:00:00Z"}\n'
+        '{"survey_id": "S2", "csat": \n'
+        '[1, 2]\n'
+    )
+    with psycopg.connect(fresh_db) as conn:
+        result = load_file(conn, _entity("after_sales", "surveys"), feed, DAY)
+        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (3, 1, 2)
+        rejects = conn.execute("select origin, reason, raw_text from raw._rejected order by origin").fetchall()
+    assert rejects[0][0].endswith("surveys.jsonl:2") and "invalid JSON" in rejects[0][1]
+    assert rejects[1][0].endswith("surveys.jsonl:3") and "expected a JSON object" in rejects[1][1]
+    assert rejects[1][2] == "[1, 2]"
+
+
+def test_csv_row_with_wrong_field_count_is_rejected(tmp_path, fresh_db):
+    feed = tmp_path / "payments.csv"
+    feed.write_text(
+        "payment_id,invoice_id,paid_on,amount,currency,method,updated_at\n"
+        "PAY1,INV1,2026-01-01,100.00,CNY,card,2026-01-01T00:00:00Z\n"
+        "PAY2,INV1,2026-01-01,100.00\n"
+    )
+    with psycopg.connect(fresh_db) as conn:
+        result = load_file(conn, _entity("finance", "payments"), feed, DAY)
+        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+        assert conn.execute("select reason from raw._rejected").fetchone()[0] == "expected 7 fields, got 4"
+
+
+def test_csv_without_expected_columns_fails_the_batch_and_says_why(tmp_path, fresh_db):
+    feed = tmp_path / "payments.csv"
+    feed.write_text("payment_id,invoice_id\nPAY1,INV1\n")
+    with psycopg.connect(fresh_db) as conn:
+        with pytest.raises(FeedFormatError) as err:
+            load_file(conn, _entity("finance", "payments"), feed, DAY)
+        assert "finance.payments" in str(err.value) and "line 1" in str(err.value) and "paid_on" in str(err.value)
+        status = conn.execute("select status, error from audit.load_batches").fetchone()
+    assert status[0] == "failed" and "paid_on" in status[1]
+
+
+def test_missing_feed_names_the_files(tmp_path):
+    with pytest.raises(MissingFeedError) as err:
+        feed_files("finance", DAY, landing=tmp_path)
+    assert "finance" in str(err.value) and "invoices.csv" in str(err.value) and "payments.csv" in str(err.value)
