@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task, task_group
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from salesdw import config, paths
-from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID
+from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID, warehouse_asset_uri
+from salesdw.publish.publications import MARTS
 
 DOC = """
 ### sales_nightly
@@ -31,6 +33,8 @@ The warehouse is the Airflow connection `warehouse`.
 # The data interval is the day before the run: the 00:00 UTC run of D+1 processes day D.
 NIGHTLY = CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1))
 FEED_DAY = "{{ data_interval_start | ds }}"
+# `salesdw run` shortens the wait between tries: it runs interactively through `airflow dags test`.
+RETRY_DELAY = timedelta(seconds=int(os.environ.get("SALESDW_RETRY_DELAY_SECONDS", 300)))
 
 DBT_PROFILE = ProfileConfig(
     profile_name="salesdw",
@@ -47,7 +51,7 @@ DBT_PROFILE = ProfileConfig(
     start_date=datetime(2025, 1, 1),
     catchup=False,  # backfill with `salesdw run --start/--end` or `airflow backfill create`
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "data-engineering"},
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "owner": "data-engineering"},
     tags=["salesdw", "nightly", "crm", "finance", "after_sales", "dbt", "gx"],
     doc_md=DOC,
 )
@@ -83,7 +87,7 @@ def sales_nightly():
         @task_group(group_id=source)
         def land(source: str = source):
             files = extract.override(task_id="extract")(source, FEED_DAY)
-            outlets = [Asset(f"postgres://warehouse/raw/{e.raw_table}") for e in config.entities_of(source)]
+            outlets = [Asset(warehouse_asset_uri("raw", e.raw_table)) for e in config.entities_of(source)]
             return load.override(task_id="load", outlets=outlets)(source, FEED_DAY, files)
 
         loaded.append(land())
@@ -97,9 +101,16 @@ def sales_nightly():
         ),
         profile_config=DBT_PROFILE,
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            # a test over two models (relationships) runs once both exist, as its own task
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
+        ),
         operator_args={"vars": {"run_date": FEED_DAY}, "install_deps": False},
     )
 
@@ -111,7 +122,7 @@ def sales_nightly():
 
         return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id)
 
-    @task(outlets=[Asset("postgres://warehouse/marts")])
+    @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
     def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:
         """Record the publication of the validated marts for the day."""
         from salesdw.orchestrate.connections import warehouse_url_from_airflow

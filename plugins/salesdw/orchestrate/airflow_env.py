@@ -1,5 +1,10 @@
 """The environment a local Airflow runs in: AIRFLOW_HOME inside the project, no examples,
-cosmos cache and telemetry set, the warehouse as the `warehouse` connection."""
+cosmos cache and telemetry set, the warehouse as the `warehouse` connection.
+
+Airflow's metadata lives in PostgreSQL too: the `airflow` database of the embedded server (SQLite
+breaks on re-runs of a date once the DAG changed). AIRFLOW__DATABASE__SQL_ALCHEMY_CONN wins when
+set; with an external WAREHOUSE_URL and no metadata DB given, SQLite in AIRFLOW_HOME is the fallback.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,22 @@ from salesdw import paths
 from salesdw.orchestrate.connections import airflow_conn_uri
 
 
+def metadata_url() -> str:
+    if os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if os.environ.get("WAREHOUSE_URL"):
+        return f"sqlite:///{paths.AIRFLOW_HOME / 'airflow.db'}"
+    from salesdw.warehouse.connection import embedded
+
+    server = embedded()
+    server.ensure_database("airflow")
+    return sqlalchemy_url(server.url("airflow"))
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg2://" + url.split("://", 1)[1]
+
+
 def airflow_env(warehouse_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -20,6 +41,7 @@ def airflow_env(warehouse_url: str) -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_FOLDER": str(paths.DAGS_DIR),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(paths.ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(),
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
@@ -30,6 +52,7 @@ def airflow_env(warehouse_url: str) -> dict[str, str]:
             "DO_NOT_TRACK": "1",
             "GX_ANALYTICS_ENABLED": "False",
             "AIRFLOW_CONN_WAREHOUSE": airflow_conn_uri(warehouse_url),
+            "SALESDW_RETRY_DELAY_SECONDS": env.get("SALESDW_RETRY_DELAY_SECONDS", "5"),
             "SALESDW_HOME": str(paths.ROOT),
             "SALESDW_STATE_DIR": str(paths.STATE_DIR),
             "SALESDW_DATA_DIR": str(paths.DATA_DIR),
@@ -46,9 +69,16 @@ def airflow(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Comple
 
 def ensure_airflow_db(env: dict[str, str]) -> None:
     """Create or upgrade the metadata DB (SQLite in AIRFLOW_HOME locally; idempotent)."""
+    import hashlib
+
+    from airflow import __version__ as airflow_version
+
     paths.AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    stamp = hashlib.sha256(f"{airflow_version} {env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}".encode()).hexdigest()
     marker = paths.AIRFLOW_HOME / ".migrated"
-    if marker.exists():
+    if marker.exists() and marker.read_text() == stamp:
         return
-    airflow(["db", "migrate"], env, check=True, stdout=subprocess.DEVNULL)
-    marker.touch()
+    proc = airflow(["db", "migrate"], env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    marker.write_text(stamp)

@@ -22,3 +22,8 @@ def warehouse_url_from_airflow(conn_id: str = WAREHOUSE_CONN_ID, driver: str = "
     password = quote(conn.password or "", safe="")
     auth = f"{user}:{password}@" if password else f"{user}@"
     return f"{driver}://{auth}{conn.host}:{conn.port or 5432}/{conn.schema}"
+
+
+def warehouse_asset_uri(schema: str, table: str) -> str:
+    """The Airflow Asset URI of a warehouse table (host `warehouse` names the connection)."""
+    return f"postgres://warehouse:5432/salesdw/{schema}/{table}"

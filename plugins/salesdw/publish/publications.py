@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 
-import psycopg
-from psycopg import sql
-
 MARTS = ("customer_lifetime_value", "sales_funnel", "target_attainment")
 
 DDL = """
@@ -23,6 +20,8 @@ create table if not exists audit.publications (
 
 
 def mart_row_counts(conn: psycopg.Connection, schema: str = "marts") -> dict[str, int]:
+    from psycopg import sql
+
     return {
         mart: conn.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(mart))).fetchone()[0]
         for mart in MARTS
@@ -30,6 +29,8 @@ def mart_row_counts(conn: psycopg.Connection, schema: str = "marts") -> dict[str
 
 
 def publish(url: str, data_interval: str, *, run_id: str | None, validation: dict) -> dict:
+    import psycopg
+
     run_id = run_id or f"manual__{data_interval}"
     with psycopg.connect(url) as conn:
         conn.execute(DDL)

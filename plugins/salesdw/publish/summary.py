@@ -10,7 +10,7 @@ from salesdw.publish.publications import mart_row_counts
 HEADLINES = {
     "bookings (CNY, all time)": "select sum(bookings_amount) from marts.target_attainment",
     "cash collected (CNY)": "select sum(cash_collected) from marts.customer_lifetime_value",
-    "attainment, latest month": """
+    "attainment, latest month to date": """
         select sum(bookings_amount) / nullif(sum(target_amount), 0) from marts.target_attainment
         where month = (select max(month) from marts.target_attainment where target_amount > 0)""",
     "attainment, last 12 months": """

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from salesdw import paths
-from salesdw.quality.suites import CRITICAL, mart_suites
+from salesdw.orchestrate.airflow_env import sqlalchemy_url
+from salesdw.quality.suites import CRITICAL, mart_suites, severity_of
 
 SITE = "salesdw_data_docs"
 URL_VAR = "SALESDW_GX_WAREHOUSE_URL"
@@ -37,10 +38,6 @@ create table if not exists audit.dq_results (
 
 class QualityGateError(RuntimeError):
     """Critical expectations failed: the data must not be published."""
-
-
-def _sqlalchemy_url(url: str) -> str:
-    return "postgresql+psycopg2://" + url.split("://", 1)[1]
 
 
 def _context(data_docs_dir: Path):
@@ -70,18 +67,14 @@ def validate_marts(url: str, data_interval: str, *, run_id: str | None = None, s
 
     data_docs_dir = data_docs_dir or paths.DATA_DOCS_DIR
     run_id = run_id or f"manual__{data_interval}"
-    os.environ[URL_VAR] = _sqlalchemy_url(url)
+    os.environ[URL_VAR] = sqlalchemy_url(url)
     context = _context(data_docs_dir)
     source = context.data_sources.add_or_update_postgres(name="warehouse", connection_string="${" + URL_VAR + "}")
-    severities: dict[str, dict[str, str]] = {}
     definitions = []
     for table, expectations in mart_suites().items():
         asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
         batch = asset.add_batch_definition_whole_table(name="whole_table")
-        suite = gx.ExpectationSuite(name=f"{schema}.{table}", expectations=[e for e, _ in expectations])
-        suite = context.suites.add_or_update(suite)
-        severities[suite.name] = {e.expectation_type + json.dumps(e.kwargs, sort_keys=True, default=str): s
-                                  for e, s in expectations}
+        suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{schema}.{table}", expectations=expectations))
         definitions.append(context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"{schema}.{table}", data=batch, suite=suite)))
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
@@ -98,9 +91,8 @@ def validate_marts(url: str, data_interval: str, *, run_id: str | None = None, s
         table = suite_name.split(".", 1)[1]
         for r in validation.results:
             cfg = r.expectation_config
-            kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
-            key = cfg.type + json.dumps(kwargs, sort_keys=True, default=str)
-            severity = severities[suite_name].get(key, CRITICAL)
+            kwargs = {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
+            severity = severity_of(cfg.meta)
             observed = {k: r.result.get(k) for k in ("observed_value", "unexpected_count", "partial_unexpected_list")
                         if r.result.get(k) is not None}
             rows.append((run_id, data_interval, suite_name, table, cfg.type, json.dumps(kwargs, default=str),

@@ -1,7 +1,7 @@
 """Expectation suites over the BI-facing marts: the business invariants BI relies on.
 
-Each entry is (expectation, severity): `critical` fails the run before publish; `warning` is
-recorded but does not block.
+Severity is declared next to each expectation (kept in its `meta`): `critical` fails the run
+before publish; `warning` is recorded but does not block.
 """
 
 from __future__ import annotations
@@ -13,9 +13,19 @@ CRITICAL, WARNING = "critical", "warning"
 FUNNEL_STAGES = ["needs_analysis", "proposal", "negotiation", "contract"]
 
 
-def mart_suites() -> dict[str, list[tuple[gxe.Expectation, str]]]:
+def _suite(*entries: tuple[gxe.Expectation, str]) -> list[gxe.Expectation]:
+    for expectation, severity in entries:
+        expectation.meta = {**(expectation.meta or {}), "severity": severity}
+    return [expectation for expectation, _ in entries]
+
+
+def severity_of(meta: dict | None) -> str:
+    return (meta or {}).get("severity", CRITICAL)
+
+
+def mart_suites() -> dict[str, list[gxe.Expectation]]:
     return {
-        "customer_lifetime_value": [
+        "customer_lifetime_value": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
             (gxe.ExpectColumnValuesToNotBeNull(column="customer_id"), CRITICAL),
             (gxe.ExpectColumnValuesToBeUnique(column="customer_id"), CRITICAL),
@@ -23,21 +33,21 @@ def mart_suites() -> dict[str, list[tuple[gxe.Expectation, str]]]:
             (gxe.ExpectColumnValuesToBeBetween(column="cash_collected", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="order_count", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="avg_csat", min_value=1, max_value=5), WARNING),
-        ],
-        "sales_funnel": [
+        ),
+        "sales_funnel": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
             (gxe.ExpectCompoundColumnsToBeUnique(column_list=["stage", "entered_month"]), CRITICAL),
             (gxe.ExpectColumnValuesToBeInSet(column="stage", value_set=FUNNEL_STAGES), CRITICAL),
             # of the opportunities that entered a stage, no more can advance than entered
             (gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="entered_count", column_B="advanced_count", or_equal=True), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="conversion_rate", min_value=0, max_value=1), CRITICAL),
-        ],
-        "target_attainment": [
+        ),
+        "target_attainment": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
             (gxe.ExpectCompoundColumnsToBeUnique(column_list=["rep_id", "product_line", "month"]), CRITICAL),
             (gxe.ExpectColumnValuesToNotBeNull(column="rep_id"), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="target_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="bookings_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="attainment_rate", min_value=0), CRITICAL),
-        ],
+        ),
     }

@@ -1,0 +1,46 @@
+with
+
+source as (
+
+    select * from {{ source('after_sales', 'surveys') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        survey_id,
+        ticket_id,
+        account_id,
+
+        -- scores
+        cast(csat as integer) as csat,
+        cast(nps as integer) as nps,
+
+        -- timestamps
+        cast(submitted_at as timestamptz) as submitted_at,
+
+        -- loader metadata
+        _batch_id,
+        _batch_date,
+        _loaded_at,
+        _origin
+
+    from source
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest('renamed', 'survey_id', 'submitted_at') }}
+
+),
+
+final as (
+
+    select * from deduplicated
+
+)
+
+select * from final

@@ -1,0 +1,48 @@
+with
+
+source as (
+
+    select * from {{ source('after_sales', 'tickets') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        ticket_id,
+        account_id,
+
+        -- attributes
+        lower(priority) as priority,
+        lower(status) as status,
+
+        -- timestamps
+        cast(opened_at as timestamptz) as opened_at,
+        cast(first_response_at as timestamptz) as first_response_at,
+        cast(resolved_at as timestamptz) as resolved_at,
+        cast(updated_at as timestamptz) as updated_at,
+
+        -- loader metadata
+        _batch_id,
+        _batch_date,
+        _loaded_at,
+        _origin
+
+    from source
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest('renamed', 'ticket_id', 'updated_at') }}
+
+),
+
+final as (
+
+    select * from deduplicated
+
+)
+
+select * from final

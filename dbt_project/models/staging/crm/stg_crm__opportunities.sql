@@ -1,0 +1,58 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'opportunities') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        opportunity_id,
+        account_id,
+        owner_rep_id,
+
+        -- attributes
+        lower(product_line) as product_line,
+        lower(stage) as stage,
+        {{ opportunity_stage_order('lower(stage)') }} as stage_order,
+        lower(stage) = 'closed_won' as is_won,
+        lower(stage) = 'closed_lost' as is_lost,
+        lead_source,
+
+        -- amounts (original currency; see var reporting_currency)
+        cast(amount as numeric(18, 2)) as amount,
+        upper(currency) as currency,
+
+        -- dates and timestamps
+        cast(created_at as timestamptz) as created_at,
+        cast(expected_close_date as date) as expected_close_date,
+        cast(closed_at as timestamptz) as closed_at,
+        {{ to_reporting_date('cast(closed_at as timestamptz)') }} as closed_date,
+        cast(updated_at as timestamptz) as updated_at,
+
+        -- loader metadata
+        _batch_id,
+        _batch_date,
+        _loaded_at,
+        _origin
+
+    from source
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest('renamed', 'opportunity_id', 'updated_at') }}
+
+),
+
+final as (
+
+    select * from deduplicated
+
+)
+
+select * from final

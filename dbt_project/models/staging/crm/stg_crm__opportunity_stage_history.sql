@@ -1,0 +1,46 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'opportunity_stage_history') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        history_id,
+        opportunity_id,
+
+        -- attributes
+        lower(stage) as stage,
+        {{ opportunity_stage_order('lower(stage)') }} as stage_order,
+
+        -- timestamps
+        cast(entered_at as timestamptz) as entered_at,
+        {{ to_reporting_date('cast(entered_at as timestamptz)') }} as entered_date,
+
+        -- loader metadata
+        _batch_id,
+        _batch_date,
+        _loaded_at,
+        _origin
+
+    from source
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest('renamed', 'history_id', 'entered_at') }}
+
+),
+
+final as (
+
+    select * from deduplicated
+
+)
+
+select * from final

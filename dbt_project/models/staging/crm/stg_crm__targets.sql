@@ -1,0 +1,49 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'targets') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        target_id,
+        rep_id,
+
+        -- attributes
+        lower(product_line) as product_line,
+        cast(date_trunc('month', cast(target_month as date)) as date) as target_month,
+
+        -- amounts (original currency; see var reporting_currency)
+        cast(amount as numeric(18, 2)) as target_amount,
+        upper(currency) as currency,
+
+        -- timestamps
+        cast(updated_at as timestamptz) as updated_at,
+
+        -- loader metadata
+        _batch_id,
+        _batch_date,
+        _loaded_at,
+        _origin
+
+    from source
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest('renamed', 'target_id', 'updated_at') }}
+
+),
+
+final as (
+
+    select * from deduplicated
+
+)
+
+select * from final
