@@ -14,7 +14,7 @@ DAY = date(2026, 1, 1)
 
 
 def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
-    generate(start=DAY, days=1, scale=0.02, seed=9, landing=tmp_path / "landing")
+    generate(start=DAY, days=1, scale=0.02, seed=9, data_dir=tmp_path, landing_files=True)
     for source in config.sources():
         load_source(source, DAY, url=fresh_db, landing=tmp_path / "landing")
     target = tmp_path / "target"

@@ -62,7 +62,7 @@ def nightly(warehouse, dbt_manifest):
     warehouse.ensure_database("e2e")
     warehouse.ensure_database("e2e_airflow")
     url = warehouse.url("e2e")
-    counts = generate(start=START, days=DAYS, scale=0.05, seed=11)
+    counts = generate(start=START, days=DAYS, scale=0.05, seed=11, landing_files=True)
     env = dict(os.environ, WAREHOUSE_URL=url,
                AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlalchemy_url(warehouse.url("e2e_airflow")))
     out = _salesdw(["run", "--start", "2026-01-01", "--end", "2026-01-02"], env)
@@ -87,8 +87,9 @@ def test_known_row_counts(nightly):
     with psycopg.connect(url) as conn:
         clv = conn.execute("select count(*) from marts.customer_lifetime_value").fetchone()[0]
         attainment = conn.execute("select count(*) from marts.target_attainment").fetchone()[0]
-    # scale 0.05: 250 accounts; 4 reps x 3 product lines x 13 months of targets (Jan 2025 .. Jan 2026)
-    assert clv == len(accounts) == 250
+    # scale 0.05, seed 11: 209 accounts exist by 2026-01-02; 4 reps x 3 product lines x 13 months
+    # of targets (Jan 2025 .. Jan 2026)
+    assert clv == len(accounts) == 209
     assert attainment == 4 * 3 * 13
 
 

@@ -5,6 +5,8 @@ import hashlib
 import json
 from datetime import date
 
+from openpyxl import load_workbook
+
 from salesdw import config
 from salesdw.generate import generate
 
@@ -12,29 +14,37 @@ START = date(2026, 1, 1)
 
 
 def _digest(folder):
+    """Content digest of a folder; workbooks by their cells (XLSX zips carry write times)."""
     h = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             h.update(str(path.relative_to(folder)).encode())
-            h.update(path.read_bytes())
+            if path.suffix == ".xlsx":
+                h.update(repr(list(load_workbook(path, read_only=True).worksheets[0].iter_rows(values_only=True))).encode())
+            else:
+                h.update(path.read_bytes())
     return h.hexdigest()
 
 
+def _gen(path, **kwargs):
+    return generate(start=START, data_dir=path, landing_files=True, **kwargs)
+
+
 def test_same_seed_same_feeds_other_seed_other_feeds(tmp_path):
-    a = generate(start=START, days=2, scale=0.02, seed=7, landing=tmp_path / "a")
-    b = generate(start=START, days=2, scale=0.02, seed=7, landing=tmp_path / "b")
-    c = generate(start=START, days=2, scale=0.02, seed=8, landing=tmp_path / "c")
+    a = _gen(tmp_path / "a", days=2, scale=0.02, seed=7)
+    b = _gen(tmp_path / "b", days=2, scale=0.02, seed=7)
+    c = _gen(tmp_path / "c", days=2, scale=0.02, seed=8)
     assert a == b
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
 def test_every_entity_has_a_file_per_day_and_counts_match(tmp_path):
-    counts = generate(start=START, days=3, scale=0.02, seed=1, landing=tmp_path)
+    counts = _gen(tmp_path, days=3, scale=0.02, seed=1)
     for entity in config.entities():
         total = 0
         for offset in range(3):
-            path = tmp_path / entity.source / f"2026-01-0{offset + 1}" / entity.file_name
+            path = tmp_path / "landing" / entity.source / f"2026-01-0{offset + 1}" / entity.file_name
             assert path.is_file(), path
             if entity.format == "csv":
                 with path.open(newline="") as f:
@@ -46,16 +56,37 @@ def test_every_entity_has_a_file_per_day_and_counts_match(tmp_path):
                 assert all(set(json.loads(line)) == set(entity.columns) for line in lines)
                 total += len(lines)
         assert total == counts[entity.raw_table], entity.raw_table
-    # scale 0.02: 100 accounts, at least one rep per region
-    assert counts["crm__accounts"] == 100
-    assert counts["crm__reps"] == 4
+    # scale 0.02, seed 1: of 100 simulated accounts, 76 exist by the end of the third day
+    assert counts["crm__accounts"] == 76
+    assert counts["crm__reps"] == 4  # at least one rep per region
+
+
+def test_more_days_extend_the_same_history(tmp_path):
+    _gen(tmp_path / "short", days=2, scale=0.02, seed=4)
+    _gen(tmp_path / "long", days=4, scale=0.02, seed=4)
+    for source in ("crm", "finance", "after_sales"):
+        for day in ("2026-01-01", "2026-01-02"):
+            assert _digest(tmp_path / "short" / "landing" / source / day) == _digest(tmp_path / "long" / "landing" / source / day)
+
+
+def test_source_state_holds_every_change_in_order(tmp_path):
+    _gen(tmp_path, days=3, scale=0.05, seed=2)
+    events = [json.loads(x) for x in (tmp_path / "sources" / "crm" / "opportunities.jsonl").read_text().splitlines()]
+    assert [e["visible_at"] for e in events] == sorted(e["visible_at"] for e in events)
+    assert all(e["visible_at"] < "2026-01-04" for e in events)
+    deletes = [e for e in events if e["op"] == "delete"]
+    assert deletes and all(set(e["record"]) == {"opportunity_id"} for e in deletes)
+    # the file feeds carry each record's latest version of the day; the state holds them all
+    delivered = sum(1 for day in ("2026-01-01", "2026-01-02", "2026-01-03")
+                    for _ in (tmp_path / "landing" / "crm" / day / "opportunities.jsonl").open())
+    assert len(events) - len(deletes) >= delivered
 
 
 def test_opportunities_follow_the_stage_order(tmp_path):
-    generate(start=START, days=1, scale=0.02, seed=3, landing=tmp_path)
+    _gen(tmp_path, days=1, scale=0.02, seed=3)
     order = ["needs_analysis", "proposal", "negotiation", "contract", "closed_won"]
     stages: dict[str, list[tuple[str, str]]] = {}
-    for line in (tmp_path / "crm" / "2026-01-01" / "opportunity_stage_history.jsonl").read_text().splitlines():
+    for line in (tmp_path / "landing" / "crm" / "2026-01-01" / "opportunity_stage_history.jsonl").read_text().splitlines():
         row = json.loads(line)
         stages.setdefault(row["opportunity_id"], []).append((row["entered_at"], row["stage"]))
     assert stages
@@ -66,7 +97,22 @@ def test_opportunities_follow_the_stage_order(tmp_path):
         assert names.count("closed_lost") <= 1 and ("closed_lost" not in names or names[-1] == "closed_lost")
 
 
+def test_erp_exports_gbk_csv_and_xlsx_in_the_drop_folder(tmp_path):
+    counts = generate(start=START, days=2, scale=0.02, seed=3, locale="zh_CN", data_dir=tmp_path)
+    drop = tmp_path / "drop" / "finance"
+    assert sorted(p.name for p in drop.iterdir()) == [
+        "invoices_20260101.csv", "invoices_20260102.csv", "payments_20260101.xlsx", "payments_20260102.xlsx"]
+    invoices = (drop / "invoices_20260101.csv").read_bytes()
+    invoices.decode("gbk")  # GBK as a Chinese ERP writes it
+    sheet = load_workbook(drop / "payments_20260101.xlsx", read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == config.entities_of("finance")[1].columns
+    n_invoices = sum(len((drop / f"invoices_2026010{d}.csv").read_text(encoding="gbk").splitlines()) - 1 for d in (1, 2))
+    assert n_invoices == counts["finance__invoices"]
+    assert not (tmp_path / "landing").exists()  # nothing pretends to be extracted already
+
+
 def test_chinese_locale_names_and_regions(tmp_path):
-    generate(start=START, days=1, scale=0.02, seed=3, locale="zh_CN", landing=tmp_path)
-    reps = [json.loads(x) for x in (tmp_path / "crm" / "2026-01-01" / "reps.jsonl").read_text(encoding="utf-8").splitlines()]
+    _gen(tmp_path, days=1, scale=0.02, seed=3, locale="zh_CN")
+    reps = [json.loads(x) for x in (tmp_path / "landing" / "crm" / "2026-01-01" / "reps.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {r["region"] for r in reps} == {"华东", "华南", "华北", "西南"}

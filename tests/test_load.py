@@ -20,9 +20,9 @@ def _entity(source, name):
 
 
 def test_load_reconciles_and_a_rerun_replaces(tmp_path, fresh_db):
-    counts = generate(start=DAY, days=1, scale=0.02, seed=5, landing=tmp_path)
+    counts = generate(start=DAY, days=1, scale=0.02, seed=5, data_dir=tmp_path, landing_files=True)
     for source in config.sources():
-        load_source(source, DAY, url=fresh_db, landing=tmp_path)
+        load_source(source, DAY, url=fresh_db, landing=tmp_path / "landing")
     with psycopg.connect(fresh_db) as conn:
         def raw_counts():
             return {e.raw_table: conn.execute(f"select count(*) from raw.{e.raw_table}").fetchone()[0] for e in config.entities()}
@@ -30,7 +30,7 @@ def test_load_reconciles_and_a_rerun_replaces(tmp_path, fresh_db):
         first = raw_counts()
         assert first == counts
         for source in config.sources():  # the same day again: replaced, not duplicated
-            load_source(source, DAY, url=fresh_db, landing=tmp_path)
+            load_source(source, DAY, url=fresh_db, landing=tmp_path / "landing")
         assert raw_counts() == first
         batches = conn.execute(
             "select count(*), count(*) filter (where rows_read = rows_loaded + rows_rejected),"

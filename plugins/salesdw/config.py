@@ -14,6 +14,7 @@ from salesdw import paths
 class Entity:
     source: str
     name: str
+    delivery: str  # api | files
     format: str  # jsonl | csv
     primary_key: str
     cursor: str
@@ -35,6 +36,7 @@ def entities() -> tuple[Entity, ...]:
         Entity(
             source=source,
             name=name,
+            delivery=src["delivery"],
             format=src["format"],
             primary_key=ent["primary_key"],
             cursor=ent["cursor"],

@@ -34,15 +34,86 @@ def _csv_value(value) -> str:
 
 
 def _by_day(records: list[list[Version]], start: date, days: int) -> list[list[dict]]:
-    """Each record's latest version per feed day (day 0 also takes everything before it)."""
+    """Each record's latest version per feed day (day 0 also takes everything before it).
+
+    Versions past the last day are not delivered yet; a deletion is not in a file export.
+    """
     buckets: list[list[dict]] = [[] for _ in range(days)]
     for versions in records:
-        latest: dict[int, dict] = {}
+        latest: dict[int, dict | None] = {}
         for ts, fields in versions:
-            latest[max(0, (ts.date() - start).days)] = fields
+            day = max(0, (ts.date() - start).days)
+            if day < days:
+                latest[day] = fields
         for day, fields in latest.items():
-            buckets[day].append(fields)
+            if fields is not None:
+                buckets[day].append(fields)
     return buckets
+
+
+def write_source_state(world, root: Path) -> None:
+    """What each API source system holds at the end of the last day, for `salesdw serve-sources`.
+
+    `<root>/<source>/<entity>.jsonl`: every version, in the order it became visible, as
+    `{"visible_at": ..., "op": "upsert" | "delete", "record": {...}}` (a delete's record holds
+    only the primary key).
+    """
+    for entity in config.entities():
+        if entity.delivery != "api":
+            continue
+        events = []
+        for versions in world.records.get(entity.name, []):
+            key = next(f for _, f in versions if f is not None)[entity.primary_key]
+            for ts, fields in versions:
+                if ts < world.end:
+                    record = {c: fields.get(c) for c in entity.columns} if fields else {entity.primary_key: key}
+                    events.append((ts, key, "upsert" if fields else "delete", record))
+        events.sort(key=lambda e: (e[0], e[1]))
+        folder = root / entity.source
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{entity.name}.jsonl.part"
+        with tmp.open("w", encoding="utf-8") as out:
+            for ts, _, op, record in events:
+                out.write(json.dumps({"visible_at": ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "op": op, "record": record},
+                                     ensure_ascii=False, default=_json_default) + "\n")
+        shutil.move(tmp, folder / f"{entity.name}.jsonl")
+
+
+def _write_csv(path: Path, columns, rows, encoding: str) -> None:
+    with path.open("w", encoding=encoding, newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows([_csv_value(row.get(c)) for c in columns] for row in rows)
+
+
+def _write_xlsx(path: Path, columns, rows) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("export")
+    sheet.append(list(columns))
+    for row in rows:  # amounts as numbers, the rest as text, as an ERP export has them
+        sheet.append([float(v) if isinstance(v, Decimal) else _csv_value(v) for v in (row.get(c) for c in columns)])
+    book.save(path)
+
+
+def _write_feed(path: Path, entity, rows, *, encoding: str = "utf-8", excel: bool = False) -> None:
+    """Write one feed file whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    if excel:
+        _write_xlsx(tmp, entity.columns, rows)
+    elif entity.format == "csv":
+        _write_csv(tmp, entity.columns, rows, encoding)
+    else:
+        with tmp.open("w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps({c: row.get(c) for c in entity.columns}, ensure_ascii=False, default=_json_default) + "\n")
+    shutil.move(tmp, path)
+
+
+# How the ERP delivers each file entity: payments come as Excel workbooks, the rest as CSV.
+EXCEL_ENTITIES = {"payments"}
 
 
 def generate(
@@ -53,27 +124,30 @@ def generate(
     history_days: int = 365,
     locale: str = "en_US",
     seed: int = 42,
-    landing: Path | None = None,
+    data_dir: Path | None = None,
+    landing_files: bool = False,
 ) -> dict[str, int]:
-    """Simulate and write the feeds; returns rows written per raw table."""
-    landing = landing or paths.LANDING_DIR
+    """Simulate the sources and write what each delivers; returns rows delivered per raw table.
+
+    - API sources (CRM, service desk): their state in `<data>/sources`, for `salesdw serve-sources`;
+    - file sources (the ERP): one export per entity and day in `<data>/drop/<source>/`
+      (`<entity>_<YYYYMMDD>.csv`, GBK-encoded for zh_CN, or `.xlsx`);
+    - with `landing_files`, also every feed as already extracted, in `<data>/landing` (offline use).
+    """
+    data_dir = data_dir or paths.DATA_DIR
     world = Simulation(scale=scale, start=start, days=days, history_days=history_days, locale=locale, seed=seed).run()
+    write_source_state(world, data_dir / "sources")
+    encoding = "gbk" if locale == "zh_CN" else "utf-8"
     counts: dict[str, int] = {}
     for entity in config.entities():
         buckets = _by_day(world.records.get(entity.name, []), start, days)
         counts[entity.raw_table] = sum(len(b) for b in buckets)
         for offset, rows in enumerate(buckets):
-            folder = landing / entity.source / (start + timedelta(days=offset)).isoformat()
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / entity.file_name
-            tmp = target.with_suffix(target.suffix + ".part")
-            with tmp.open("w", encoding="utf-8", newline="") as out:
-                if entity.format == "csv":
-                    writer = csv.writer(out)
-                    writer.writerow(entity.columns)
-                    writer.writerows([_csv_value(row.get(c)) for c in entity.columns] for row in rows)
-                else:
-                    for row in rows:
-                        out.write(json.dumps({c: row.get(c) for c in entity.columns}, ensure_ascii=False, default=_json_default) + "\n")
-            shutil.move(tmp, target)  # a feed file appears whole or not at all
+            day = start + timedelta(days=offset)
+            if entity.delivery == "files":
+                excel = entity.name in EXCEL_ENTITIES
+                name = f"{entity.name}_{day:%Y%m%d}.{'xlsx' if excel else 'csv'}"
+                _write_feed(data_dir / "drop" / entity.source / name, entity, rows, encoding=encoding, excel=excel)
+            if landing_files:
+                _write_feed(data_dir / "landing" / entity.source / day.isoformat() / entity.file_name, entity, rows)
     return counts

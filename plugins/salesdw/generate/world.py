@@ -1,8 +1,13 @@
 """A seeded simulation of a mid-size company's sales, finance and service history.
 
-Every record is a list of versions `(changed_at, fields)`: a feed for a day carries each record's
-latest version changed that day, as an incremental API or a daily export would. Scale 1 is about
-50 reps, 5,000 accounts and 20,000 opportunities a year. All amounts are in CNY, to the cent.
+Every record is a list of versions `(visible_at, fields)`: the moment the change became visible in
+the source system and the record as it then was (`fields` None: deleted in the source). A feed for
+a day carries each record's latest version that became visible that day, as an incremental API or a
+daily export would. Some changes arrive late: visible a day or more after their `updated_at`.
+
+The simulation always runs whole years past `start`, so a longer `--days` extends the same history
+rather than drawing a different one. Scale 1 is about 50 reps, 5,000 accounts and 20,000
+opportunities a year. All amounts are in CNY, to the cent.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ LOCALE_TEXT = {
 CENT = Decimal("0.01")
 TAX_RATE = Decimal("0.13")
 
-Version = tuple[datetime, dict]
+DELETE_SHARE = 0.01  # of open or lost opportunities deleted in the CRM later
+LATE_SHARE = 0.02  # of changes that reach the source's API or export a day or more late
+Version = tuple[datetime, dict | None]
 
 
 @dataclass
@@ -44,15 +51,30 @@ class World:
 
     start: date
     days: int
+    rng: random.Random
     records: dict[str, list[list[Version]]] = field(default_factory=dict)
 
     @property
     def end(self) -> datetime:
-        """The end of the last simulated day: nothing happens after it."""
+        """The end of the last delivered day: feeds and source state stop here."""
         return datetime.combine(self.start + timedelta(days=self.days), time(), timezone.utc)
 
+    @property
+    def horizon_end(self) -> datetime:
+        """The end of the simulated span: whole years past start, whatever `days` is."""
+        years = max(1, -(-self.days // 365))
+        return datetime.combine(self.start + timedelta(days=365 * years), time(), timezone.utc)
+
     def add(self, entity: str, versions: list[Version]) -> None:
-        kept = [v for v in versions if v[0] < self.end]
+        shifted = [
+            (ts + timedelta(hours=self.rng.uniform(24, 72)) if self.rng.random() < LATE_SHARE else ts, fields)
+            for ts, fields in versions
+        ]
+        # a late change shows up no later than the change after it: the source shows current state
+        for i in range(len(shifted) - 2, -1, -1):
+            if shifted[i][0] > shifted[i + 1][0]:
+                shifted[i] = (shifted[i + 1][0], shifted[i][1])
+        kept = [(ts, fields) for ts, fields in shifted if ts < self.horizon_end]
         if kept:
             self.records.setdefault(entity, []).append(kept)
 
@@ -74,9 +96,9 @@ class Simulation:
         self.fake.seed_instance(seed)
         self.text = LOCALE_TEXT[locale]
         self.scale = scale
-        self.world = World(start=start, days=days)
+        self.world = World(start=start, days=days, rng=random.Random(seed + 1))
         self.history_start = datetime.combine(start - timedelta(days=history_days), time(), timezone.utc)
-        self.span_days = history_days + days
+        self.span_days = history_days + (self.world.horizon_end.date() - start).days
 
     # -- helpers ---------------------------------------------------------------------------
     def _count(self, per_scale_unit: float, per_year: bool = False) -> int:
@@ -134,7 +156,7 @@ class Simulation:
             if self.rng.random() < 0.6:
                 created = self._moment(self.history_start - timedelta(days=730), self.history_start)
             else:
-                created = self._moment(self.history_start, self.world.end)
+                created = self._moment(self.history_start, self.world.horizon_end)
             owner = self.rng.choice(self.rep_list)
             account = {
                 "account_id": f"A{i:05d}",
@@ -155,7 +177,7 @@ class Simulation:
         history_seq = 0
         for i in range(1, n + 1):
             account_created, account = self.rng.choice(self.account_list)
-            created = self._moment(max(self.history_start, account_created), self.world.end)
+            created = self._moment(max(self.history_start, account_created), self.world.horizon_end)
             amount = _money(self.rng.lognormvariate(11, 0.8))
             base = {
                 "opportunity_id": f"O{i:06d}",
@@ -180,11 +202,16 @@ class Simulation:
             for stage, ts in stages:
                 closed = stage in ("closed_won", "closed_lost")
                 versions.append((ts, base | {"stage": stage, "updated_at": _iso(ts), "closed_at": _iso(ts) if closed else None}))
+            # a few open or lost deals are deleted in the CRM (duplicates, test records)
+            deleted = None
+            if stages[-1][0] != "closed_won" and self.rng.random() < DELETE_SHARE:
+                deleted = self._after(stages[-1][1], 24, 24 * 30)
+                versions.append((deleted, None))
             self.world.add("opportunities", versions)
             for stage, ts in stages:
                 history_seq += 1
                 row = {"history_id": f"H{history_seq:07d}", "opportunity_id": base["opportunity_id"], "stage": stage, "entered_at": _iso(ts)}
-                self.world.add("opportunity_stage_history", [(ts, row)])
+                self.world.add("opportunity_stage_history", [(ts, row)] + ([(deleted, None)] if deleted else []))
             if stages[-1][0] == "closed_won":
                 self.invoice(base, stages[-1][1])
 
@@ -206,7 +233,7 @@ class Simulation:
             "updated_at": _iso(invoice_ts),
         }
         self.world.add("invoices", [(invoice_ts, invoice)])
-        if invoice_ts >= self.world.end or self.rng.random() > 0.9:
+        if invoice_ts >= self.world.horizon_end or self.rng.random() > 0.9:
             return  # never paid (yet)
         gross = amount + tax
         due_ts = datetime.combine(due, time(), timezone.utc)
@@ -228,7 +255,7 @@ class Simulation:
 
     def targets(self) -> None:
         month = self.history_start.date().replace(day=1)
-        last = (self.world.end - timedelta(seconds=1)).date()
+        last = (self.world.horizon_end - timedelta(seconds=1)).date()
         n = 0
         while month <= last:
             set_at = datetime.combine(month - timedelta(days=10), time(9), timezone.utc)
@@ -253,7 +280,7 @@ class Simulation:
         response_hours = {"urgent": 2, "high": 8, "normal": 24, "low": 48}
         for i in range(1, n + 1):
             account_created, account = self.rng.choice(self.account_list)
-            opened = self._moment(max(self.history_start, account_created), self.world.end)
+            opened = self._moment(max(self.history_start, account_created), self.world.horizon_end)
             priority = self.rng.choices(PRIORITIES, weights=[3, 5, 2, 1])[0]
             responded = self._after(opened, 0.1, response_hours[priority] * 1.5)
             resolved = self._after(responded, 1, 24 * 10)
@@ -270,7 +297,7 @@ class Simulation:
             pending = ticket | {"status": "pending", "first_response_at": _iso(responded), "updated_at": _iso(responded)}
             solved = pending | {"status": "solved", "resolved_at": _iso(resolved), "updated_at": _iso(resolved)}
             self.world.add("tickets", [(opened, ticket), (responded, pending), (resolved, solved)])
-            if resolved < self.world.end and self.rng.random() < 0.5:
+            if resolved < self.world.horizon_end and self.rng.random() < 0.5:
                 survey_seq += 1
                 submitted = self._after(resolved, 1, 72)
                 csat = self.rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 4])[0]

@@ -56,9 +56,8 @@ def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) ->
             rejects: list[tuple] = []
             columns = sql.SQL(", ").join(map(sql.Identifier, (*entity.columns, *LOADER_COLUMNS)))
             with conn.cursor() as cur, cur.copy(sql.SQL("copy raw.{} ({}) from stdin").format(table, columns)) as copy:
-                for line_no, values, raw_text, reason in READERS[entity.format](entity, path):
+                for origin, values, raw_text, reason in READERS[entity.format](entity, path):
                     read += 1
-                    origin = f"{path}:{line_no}"
                     if values is None:
                         rejects.append((batch_id, batch_date, entity.source, entity.name, origin, raw_text, reason))
                         continue

@@ -1,7 +1,8 @@
 """Stream feed files record by record: values in the entity's column order, or a rejection.
 
-Each reader yields `(line_no, values, raw_text, reason)`: values is a tuple of text (None for
-NULL) when the record parses, otherwise None with the raw text and the reason it was rejected.
+Each reader yields `(origin, values, raw_text, reason)`: origin is `file:line` (or the `_origin`
+an API extractor stamped on the record: URL and page); values is a tuple of text (None for NULL)
+when the record parses, otherwise None with the raw text and the reason it was rejected.
 Nothing is read into memory beyond one record.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from salesdw.config import Entity
 
-Record = tuple[int, tuple[str | None, ...] | None, str | None, str | None]
+Record = tuple[str, tuple[str | None, ...] | None, str | None, str | None]
 
 
 class FeedFormatError(ValueError):
@@ -37,16 +38,19 @@ def read_jsonl(entity: Entity, path: Path) -> Iterator[Record]:
             text = line.rstrip("\n")
             if not text.strip():
                 continue
+            origin = f"{path}:{line_no}"
             try:
                 # parse_float=str keeps the amount exactly as the source wrote it
                 obj = json.loads(text, parse_float=str)
             except json.JSONDecodeError as exc:
-                yield line_no, None, text, f"invalid JSON: {exc.msg} at column {exc.colno}"
+                yield origin, None, text, f"invalid JSON: {exc.msg} at column {exc.colno}"
                 continue
             if not isinstance(obj, dict):
-                yield line_no, None, text, f"expected a JSON object, got {type(obj).__name__}"
+                yield origin, None, text, f"expected a JSON object, got {type(obj).__name__}"
                 continue
-            yield line_no, tuple(_text(obj.get(c)) for c in entity.columns), None, None
+            if "_origin" in obj:
+                origin = f"{obj['_origin']} ({origin})"
+            yield origin, tuple(_text(obj.get(c)) for c in entity.columns), None, None
 
 
 def read_csv(entity: Entity, path: Path) -> Iterator[Record]:
@@ -63,12 +67,12 @@ def read_csv(entity: Entity, path: Path) -> Iterator[Record]:
             )
         positions = [header.index(c) for c in entity.columns]
         for fields in reader:
-            line_no = reader.line_num
+            origin = f"{path}:{reader.line_num}"
             if len(fields) != len(header):
                 raw = ",".join(fields)
-                yield line_no, None, raw, f"expected {len(header)} fields, got {len(fields)}"
+                yield origin, None, raw, f"expected {len(header)} fields, got {len(fields)}"
                 continue
-            yield line_no, tuple(fields[i] if fields[i] != "" else None for i in positions), None, None
+            yield origin, tuple(fields[i] if fields[i] != "" else None for i in positions), None, None
 
 
 READERS = {"jsonl": read_jsonl, "csv": read_csv}
