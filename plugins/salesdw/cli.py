@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 from salesdw import paths
 
@@ -52,11 +53,11 @@ def cmd_db(args) -> int:
 def cmd_generate(args) -> int:
     from salesdw.generate import generate
 
-    landing = args.landing or paths.LANDING_DIR
+    data_dir = args.data_dir or paths.DATA_DIR
     counts = generate(start=args.start, days=args.days, scale=args.scale, history_days=args.history_days,
-                      locale=args.locale, seed=args.seed, landing=landing)
+                      locale=args.locale, seed=args.seed, data_dir=data_dir, landing_files=True)
     end = args.start + timedelta(days=args.days - 1)
-    print(f"feeds for {args.start} .. {end} written to {landing}")
+    print(f"feeds for {args.start} .. {end} written under {data_dir}")
     for table, rows in counts.items():
         print(f"  {table:<40} {rows:>9,} rows")
     return 0
@@ -118,8 +119,8 @@ def parser() -> argparse.ArgumentParser:
                      help="history before --start, delivered in the first day's feed (default %(default)s)")
     gen.add_argument("--locale", choices=["en_US", "zh_CN"], default="en_US")
     gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--landing", type=__import__("pathlib").Path, default=None,
-                     help=f"landing folder (default {paths.LANDING_DIR}, where `salesdw run` reads)")
+    gen.add_argument("--data-dir", type=Path, default=None,
+                     help=f"where to write (default {paths.DATA_DIR}, where `salesdw run` reads)")
     gen.set_defaults(func=cmd_generate)
 
     run = sub.add_parser("run", help="run the sales_nightly DAG through Airflow for a date or range")
