@@ -87,3 +87,52 @@ def test_missing_feed_names_the_files(tmp_path):
     with pytest.raises(MissingFeedError) as err:
         feed_files("finance", DAY, landing=tmp_path)
     assert "finance" in str(err.value) and "invoices.csv" in str(err.value) and "payments.csv" in str(err.value)
+
+
+def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db):
+    feed = tmp_path / "invoices.csv"
+    header = "invoice_id,opportunity_id,account_id,invoice_date,due_date,amount,tax_amount,currency,updated_at\n"
+    good = "INV1,O1,A1,2026-01-01,2026-01-31,100.00,13.00,CNY,2026-01-01T08:00:00Z\n"
+    feed.write_text(
+        header + good
+        + "INV2,O1,A1,2026-13-45,2026-01-31,100.00,13.00,CNY,2026-01-01T08:00:00Z\n"  # no such date
+        + "INV3,O1,A1,2026-01-01,2026-01-31,abc,13.00,CNY,2026-01-01T08:00:00Z\n"  # not a number
+        + "INV4,O1,A1,2026-01-01,2026-01-31,-5.00,0.00,CNY,2026-01-01T08:00:00Z\n"  # negative
+        + "INV5,O1,A1,2026-01-01,2026-01-31,5.00,0.00,XYZ,2026-01-01T08:00:00Z\n"  # unknown currency
+        + "INV1,O9,A9,2026-01-01,2026-01-31,1.00,0.00,CNY,2026-01-01T09:00:00Z\n"  # duplicate key
+        + ",O1,A1,2026-01-01,2026-01-31,1.00,0.00,CNY,2026-01-01T09:00:00Z\n"  # no key
+    )
+    with psycopg.connect(fresh_db) as conn:
+        result = load_file(conn, _entity("finance", "invoices"), feed, DAY)
+        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (7, 1, 6)
+        assert conn.execute("select invoice_id, opportunity_id from raw.finance__invoices").fetchall() == [("INV1", "O1")]
+        reasons = dict(conn.execute("select split_part(origin, ':', 2), reason from raw._rejected").fetchall())
+    assert reasons == {
+        "3": "invoice_date: '2026-13-45' is not a valid date",
+        "4": "amount: 'abc' is not a valid numeric",
+        "5": "amount: negative amount -5.00 (expected >= 0)",
+        "6": "currency: unknown currency 'XYZ' (expected one of CNY, USD, EUR, HKD, JPY)",
+        "7": "duplicate key invoice_id = INV1 in this batch (the first occurrence is loaded)",
+        "8": "missing primary key invoice_id",
+    }
+
+
+def test_every_planted_bad_record_is_rejected_with_a_reason(tmp_path, fresh_db):
+    import json
+
+    counts = generate(start=DAY, days=2, scale=0.02, seed=12, data_dir=tmp_path, landing_files=True, dirty=0.03)
+    planted = json.loads((tmp_path / "planted.json").read_text())
+    assert sum(sum(kinds.values()) for kinds in planted.values()) >= 20
+    assert {k for kinds in planted.values() for k in kinds} == {
+        "wrong_type", "negative_amount", "unknown_currency", "malformed", "duplicate_key"}
+    for day in (DAY, date(2026, 1, 2)):
+        for source in config.sources():
+            load_source(source, day, url=fresh_db, landing=tmp_path / "landing")
+    with psycopg.connect(fresh_db) as conn:
+        rejected = dict(conn.execute(
+            "select source || '__' || entity, count(*) from raw._rejected group by 1").fetchall())
+        loaded, read = conn.execute(
+            "select sum(rows_loaded), sum(rows_read) from audit.load_batches where status = 'loaded'").fetchone()
+        assert conn.execute("select count(*) from raw._rejected where reason is null or reason = ''").fetchone()[0] == 0
+    assert rejected == {table: sum(kinds.values()) for table, kinds in planted.items()}
+    assert read == sum(counts.values()) and loaded == read - sum(rejected.values())

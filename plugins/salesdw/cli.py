@@ -55,7 +55,8 @@ def cmd_generate(args) -> int:
 
     data_dir = args.data_dir or paths.DATA_DIR
     counts = generate(start=args.start, days=args.days, scale=args.scale, history_days=args.history_days,
-                      locale=args.locale, seed=args.seed, data_dir=data_dir, landing_files=True)
+                      locale=args.locale, seed=args.seed, data_dir=data_dir, landing_files=True,
+                      dirty=args.dirty)
     end = args.start + timedelta(days=args.days - 1)
     print(f"feeds for {args.start} .. {end} written under {data_dir}")
     for table, rows in counts.items():
@@ -119,6 +120,8 @@ def parser() -> argparse.ArgumentParser:
                      help="history before --start, delivered in the first day's feed (default %(default)s)")
     gen.add_argument("--locale", choices=["en_US", "zh_CN"], default="en_US")
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--dirty", type=float, default=0.0,
+                     help="share of records to spoil with realistic defects, e.g. 0.01 (default %(default)s)")
     gen.add_argument("--data-dir", type=Path, default=None,
                      help=f"where to write (default {paths.DATA_DIR}, where `salesdw run` reads)")
     gen.set_defaults(func=cmd_generate)

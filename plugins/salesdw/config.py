@@ -19,6 +19,9 @@ class Entity:
     primary_key: str
     cursor: str
     columns: tuple[str, ...]
+    types: tuple[tuple[str, str], ...] = ()
+    non_negative: tuple[str, ...] = ()
+    currency: str | None = None
 
     @property
     def raw_table(self) -> str:
@@ -41,10 +44,18 @@ def entities() -> tuple[Entity, ...]:
             primary_key=ent["primary_key"],
             cursor=ent["cursor"],
             columns=tuple(ent["columns"]),
+            types=tuple(ent.get("types", {}).items()),
+            non_negative=tuple(ent.get("non_negative", ())),
+            currency=ent.get("currency"),
         )
         for source, src in spec["sources"].items()
         for name, ent in src["entities"].items()
     )
+
+
+@cache
+def currencies() -> tuple[str, ...]:
+    return tuple(yaml.safe_load(paths.SOURCES_FILE.read_text())["currencies"])
 
 
 def sources() -> list[str]:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from salesdw import config, paths
+from salesdw.generate.dirty import Planter
 from salesdw.generate.world import Simulation, Version
 
 
@@ -83,7 +84,11 @@ def _write_csv(path: Path, columns, rows, encoding: str) -> None:
     with path.open("w", encoding=encoding, newline="") as out:
         writer = csv.writer(out)
         writer.writerow(columns)
-        writer.writerows([_csv_value(row.get(c)) for c in columns] for row in rows)
+        for row in rows:
+            if "__raw__" in row:  # a malformed line, written as the broken exporter wrote it
+                out.write(row["__raw__"] + "\r\n")
+            else:
+                writer.writerow([_csv_value(row.get(c)) for c in columns])
 
 
 def _write_xlsx(path: Path, columns, rows) -> None:
@@ -93,7 +98,10 @@ def _write_xlsx(path: Path, columns, rows) -> None:
     sheet = book.create_sheet("export")
     sheet.append(list(columns))
     for row in rows:  # amounts as numbers, the rest as text, as an ERP export has them
-        sheet.append([float(v) if isinstance(v, Decimal) else _csv_value(v) for v in (row.get(c) for c in columns)])
+        if "__raw__" in row:
+            sheet.append(row["__raw__"].split(",")[:3])
+        else:
+            sheet.append([float(v) if isinstance(v, Decimal) else _csv_value(v) for v in (row.get(c) for c in columns)])
     book.save(path)
 
 
@@ -126,23 +134,32 @@ def generate(
     seed: int = 42,
     data_dir: Path | None = None,
     landing_files: bool = False,
+    dirty: float = 0.0,
 ) -> dict[str, int]:
     """Simulate the sources and write what each delivers; returns rows delivered per raw table.
 
     - API sources (CRM, service desk): their state in `<data>/sources`, for `salesdw serve-sources`;
     - file sources (the ERP): one export per entity and day in `<data>/drop/<source>/`
       (`<entity>_<YYYYMMDD>.csv`, GBK-encoded for zh_CN, or `.xlsx`);
-    - with `landing_files`, also every feed as already extracted, in `<data>/landing` (offline use).
+    - with `landing_files`, also every feed as already extracted, in `<data>/landing` (offline use);
+    - with `dirty`, that share of records spoiled, counted in `<data>/planted.json`.
     """
     data_dir = data_dir or paths.DATA_DIR
     world = Simulation(scale=scale, start=start, days=days, history_days=history_days, locale=locale, seed=seed).run()
+    planter = Planter(dirty, seed + 2)
+    for entity in config.entities():
+        for versions in world.records.get(entity.name, []):
+            versions[:] = [(ts, planter.spoil_fields(entity, fields)) for ts, fields in versions]
     write_source_state(world, data_dir / "sources")
     encoding = "gbk" if locale == "zh_CN" else "utf-8"
     counts: dict[str, int] = {}
     for entity in config.entities():
         buckets = _by_day(world.records.get(entity.name, []), start, days)
+        if entity.delivery == "files":
+            buckets = [planter.spoil_file_rows(entity, rows) for rows in buckets]
         counts[entity.raw_table] = sum(len(b) for b in buckets)
         for offset, rows in enumerate(buckets):
+            planter.count(entity, rows)
             day = start + timedelta(days=offset)
             if entity.delivery == "files":
                 excel = entity.name in EXCEL_ENTITIES
@@ -150,4 +167,5 @@ def generate(
                 _write_feed(data_dir / "drop" / entity.source / name, entity, rows, encoding=encoding, excel=excel)
             if landing_files:
                 _write_feed(data_dir / "landing" / entity.source / day.isoformat() / entity.file_name, entity, rows)
+    (data_dir / "planted.json").write_text(json.dumps({t: dict(c) for t, c in planter.planted.items()}, indent=2))
     return counts

@@ -1,8 +1,10 @@
 """Load one feed file as one batch: atomic, idempotent, reconciled.
 
 A batch is (source, entity, day). Loading it again replaces that day's rows in the raw table and
-in raw._rejected within one transaction, so a rerun never duplicates. Every record read is either
-loaded or rejected with a reason, and audit.load_batches records the counts.
+in raw._rejected within one transaction, so a rerun never duplicates. Records stream with COPY into
+a temporary table; the entity's contract (load/checks.py) is checked there in SQL, and each row
+goes either to the raw table or to raw._rejected with its reason. audit.load_batches records
+rows_read = rows_loaded + rows_rejected for every batch.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 from psycopg import Connection, sql
 
 from salesdw.config import Entity
-from salesdw.load.ddl import LOADER_COLUMNS, ensure_base, ensure_raw_table
+from salesdw.load.checks import reject_reason
+from salesdw.load.ddl import ensure_base, ensure_raw_table
 from salesdw.load.readers import READERS
 
 
@@ -53,23 +56,24 @@ def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) ->
                 "where source = %s and entity = %s and batch_date = %s and status = 'loaded'",
                 [entity.source, entity.name, batch_date],
             )
-            rejects: list[tuple] = []
-            columns = sql.SQL(", ").join(map(sql.Identifier, (*entity.columns, *LOADER_COLUMNS)))
-            with conn.cursor() as cur, cur.copy(sql.SQL("copy raw.{} ({}) from stdin").format(table, columns)) as copy:
-                for origin, values, raw_text, reason in READERS[entity.format](entity, path):
-                    read += 1
-                    if values is None:
-                        rejects.append((batch_id, batch_date, entity.source, entity.name, origin, raw_text, reason))
-                        continue
-                    copy.write_row((*values, batch_id, batch_date, started, origin))
-                    loaded += 1
-            if rejects:  # rare by nature; kept in memory only until the batch commits
-                with conn.cursor() as cur, cur.copy(
-                    "copy raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason) from stdin"
-                ) as copy:
-                    for row in rejects:
-                        copy.write_row(row)
-                rejected = len(rejects)
+            rejects = _copy_incoming(conn, entity, path, batch_id, batch_date)
+            read = rejects + conn.execute("select count(*) from _incoming").fetchone()[0]
+            ident = {"table": table, "cols": sql.SQL(", ").join(map(sql.Identifier, entity.columns)),
+                     "pk": sql.Identifier(entity.primary_key), "reason": reject_reason(entity)}
+            conn.execute(sql.SQL(
+                "create temp table _checked on commit drop as select *, {reason} as _reason from ("
+                " select *, row_number() over (partition by {pk} order by _seq) as _dup from _incoming) i"
+            ).format(**ident))
+            rejects += conn.execute(sql.SQL(
+                "insert into raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
+                " select %s, %s, %s, %s, _origin, row_to_json(r)::text, _reason from"
+                " (select {cols}, _origin, _reason from _checked where _reason is not null) r"
+            ).format(**ident), [batch_id, batch_date, entity.source, entity.name]).rowcount
+            loaded = conn.execute(sql.SQL(
+                "insert into raw.{table} ({cols}, _batch_id, _batch_date, _loaded_at, _origin)"
+                " select {cols}, %s, %s, %s, _origin from _checked where _reason is null order by _seq"
+            ).format(**ident), [batch_id, batch_date, started]).rowcount
+            rejected = rejects
             conn.execute(
                 "insert into audit.load_batches (batch_id, source, entity, batch_date, origin, status, rows_read,"
                 " rows_loaded, rows_rejected, started_at, finished_at) values (%s, %s, %s, %s, %s, 'loaded',"
@@ -80,6 +84,29 @@ def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) ->
         _record_failure(conn, batch_id, entity, batch_date, path, started, exc)
         raise
     return BatchResult(batch_id, entity.source, entity.name, batch_date, str(path), read, loaded, rejected)
+
+
+def _copy_incoming(conn: Connection, entity: Entity, path: Path, batch_id: str, batch_date: date) -> int:
+    """Stream the file's records into temp table _incoming; unparseable ones straight to
+    raw._rejected (rare by nature, so kept in memory until then). Returns how many were rejected."""
+    columns = [sql.SQL("{} text").format(sql.Identifier(c)) for c in entity.columns]
+    conn.execute(sql.SQL("create temp table _incoming ({}, _origin text, _seq bigserial) on commit drop").format(
+        sql.SQL(", ").join(columns)))
+    rejects: list[tuple] = []
+    target = sql.SQL(", ").join(map(sql.Identifier, (*entity.columns, "_origin")))
+    with conn.cursor() as cur, cur.copy(sql.SQL("copy _incoming ({}) from stdin").format(target)) as copy:
+        for origin, values, raw_text, reason in READERS[entity.format](entity, path):
+            if values is None:
+                rejects.append((origin, raw_text, reason))
+            else:
+                copy.write_row((*values, origin))
+    if rejects:
+        with conn.cursor() as cur, cur.copy(
+            "copy raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason) from stdin"
+        ) as copy:
+            for origin, raw_text, reason in rejects:
+                copy.write_row((batch_id, batch_date, entity.source, entity.name, origin, raw_text, reason))
+    return len(rejects)
 
 
 def _record_failure(conn, batch_id, entity, batch_date, path, started, exc) -> None:

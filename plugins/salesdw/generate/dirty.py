@@ -1,0 +1,75 @@
+"""Plant realistic bad records in the feeds (`salesdw generate --dirty RATE`).
+
+Each delivered record is spoiled with probability RATE, in a way the entity allows: a value of the
+wrong type, a negative amount, an unknown currency (any source); a malformed line or a duplicate
+key (file exports only: an API always returns well-formed, unique records per page). Spoiled field
+values are set on the record's version itself, so the file feeds and the API state agree. What was
+planted is counted per raw table and kind, so tests can check every planted row was rejected.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+
+from salesdw.config import Entity
+
+BAD_VALUES = {
+    "numeric": ["12,345.00", "abc", "1.2.3"],
+    "integer": ["five", "4.5"],
+    "date": ["2026-13-45", "31/02/2026", "not-a-date"],
+    "timestamptz": ["2026-02-30T10:00:00Z", "not-a-time"],
+    "boolean": ["maybe"],
+}
+PLANTED_KEY = "__planted__"
+
+
+class Planter:
+    def __init__(self, rate: float, seed: int):
+        if not 0 <= rate < 1:
+            raise ValueError(f"--dirty must be a share between 0 and 1, got {rate}")
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.planted: dict[str, Counter] = defaultdict(Counter)
+
+    def spoil_fields(self, entity: Entity, fields: dict) -> dict:
+        """A spoiled copy of one record version's fields (or the same dict, most of the time)."""
+        if not self.rate or fields is None or self.rng.random() >= self.rate:
+            return fields
+        kinds = ["wrong_type"] if entity.types else []
+        if entity.non_negative:
+            kinds.append("negative_amount")
+        if entity.currency:
+            kinds.append("unknown_currency")
+        if not kinds:
+            return fields
+        kind = self.rng.choice(kinds)
+        spoiled = dict(fields)
+        if kind == "wrong_type":
+            column, type_name = self.rng.choice(entity.types)
+            spoiled[column] = self.rng.choice(BAD_VALUES[type_name])
+        elif kind == "negative_amount":
+            column = self.rng.choice(entity.non_negative)
+            spoiled[column] = -abs(fields[column]) if fields[column] else -1
+        else:
+            spoiled[entity.currency] = self.rng.choice(["XYZ", "RMB", "usd$"])
+        spoiled[PLANTED_KEY] = kind
+        return spoiled
+
+    def spoil_file_rows(self, entity: Entity, rows: list[dict]) -> list[dict]:
+        """Rows of one file export: also malformed lines and duplicate keys."""
+        out = []
+        for row in rows:
+            out.append(row)
+            if self.rate and self.rng.random() < self.rate:
+                if self.rng.random() < 0.5:
+                    out.append({"__raw__": ",".join(str(row.get(c) or "") for c in entity.columns[:3]),
+                                PLANTED_KEY: "malformed"})
+                else:
+                    out.append(dict(row, **{PLANTED_KEY: "duplicate_key"}))
+        return out
+
+    def count(self, entity: Entity, rows: list[dict]) -> None:
+        for row in rows:
+            if PLANTED_KEY in row:
+                self.planted[entity.raw_table][row[PLANTED_KEY]] += 1
