@@ -9,7 +9,7 @@ DEMO_END ?= 2026-01-03
 DEMO_DAYS ?= 3
 DEMO_SCALE ?= 0.2
 
-.PHONY: install demo test docs lock clean stop
+.PHONY: install demo test docs lock clean stop bench-load
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q -rs
+
+# The loader against plain COPY on the same 1,000,000-row file, in one run (not a timed test).
+bench-load: install
+	$(BIN)/python bench/bench_load.py
 
 docs: install
 	$(BIN)/salesdw dbt docs generate
