@@ -8,6 +8,7 @@ DEMO_START ?= 2026-01-01
 DEMO_END ?= 2026-01-03
 DEMO_DAYS ?= 3
 DEMO_SCALE ?= 0.2
+DEMO_DIRTY ?= 0.002
 
 .PHONY: install demo test docs lock clean stop bench-load
 
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: install
 	$(BIN)/salesdw db start
-	$(BIN)/salesdw generate --start $(DEMO_START) --days $(DEMO_DAYS) --scale $(DEMO_SCALE)
+	$(BIN)/salesdw generate --start $(DEMO_START) --days $(DEMO_DAYS) --scale $(DEMO_SCALE) --dirty $(DEMO_DIRTY)
 	$(BIN)/salesdw run --start $(DEMO_START) --end $(DEMO_END)
 	$(BIN)/salesdw dbt docs generate --quiet
 	$(BIN)/salesdw summary

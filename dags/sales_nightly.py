@@ -19,8 +19,10 @@ DOC = """
 ### sales_nightly
 Every night, for the day that just ended (the run's data interval):
 
-1. **extract** each source's feed for the day (CRM, finance, after-sales, in parallel);
-2. **load** it into `raw.<source>__<entity>` with COPY, one replaceable batch per entity and day
+1. **extract** each source's feed for the day (CRM, finance, after-sales in parallel; one mapped
+   task per entity): the CRM and service-desk REST APIs (connections `crm_api`,
+   `service_desk_api`), the ERP's CSV/XLSX exports from its drop folder (`finance_files`);
+2. **load** each into `raw.<source>__<entity>` with COPY, one replaceable batch per entity and day
    (`audit.load_batches` reconciles rows read = loaded + rejected; rejects land in `raw._rejected`);
 3. **dbt build** staging → intermediate → marts (one task per model, its tests inside it);
 4. **validate** the marts with Great Expectations (results in Data Docs);
@@ -56,39 +58,47 @@ DBT_PROFILE = ProfileConfig(
     doc_md=DOC,
 )
 def sales_nightly():
-    @task
-    def extract(source: str, feed_day: str) -> dict[str, str]:
-        """Check the source's feed for the day is complete in the landing folder."""
-        from datetime import date
+    @task(map_index_template="{{ entity }}")
+    def extract(source: str, entity: str, data_interval_start=None, data_interval_end=None) -> dict:
+        """Land one entity's feed for the interval: from its API or from the ERP's drop folder."""
+        from airflow.sdk import get_current_context
 
-        from salesdw.extract.landing import feed_files
+        from salesdw.extract.run import extract_for_interval
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
 
-        return {name: str(path) for name, path in feed_files(source, date.fromisoformat(feed_day)).items()}
+        get_current_context()["entity"] = entity  # names the mapped task instance in the UI
+        return extract_for_interval(source, entity, data_interval_start, data_interval_end,
+                                    warehouse_url=warehouse_url_from_airflow())
 
-    @task
-    def load(source: str, feed_day: str, files: dict[str, str]) -> list[dict]:
-        """COPY each entity's file into raw as the batch for the day (replacing a previous one)."""
+    @task(map_index_template="{{ entity }}")
+    def load(source: str, extracted: dict, feed_day: str) -> dict:
+        """COPY the landed file into raw as the entity's batch for the day (replacing a previous one)."""
         from dataclasses import asdict
         from datetime import date
         from pathlib import Path
 
-        from salesdw.load.source import load_entities
-        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from airflow.sdk import get_current_context
 
-        results = load_entities(
-            source, date.fromisoformat(feed_day), {k: Path(v) for k, v in files.items()},
-            url=warehouse_url_from_airflow(),
-        )
-        return [asdict(r) | {"batch_date": r.batch_date.isoformat()} for r in results]
+        from salesdw import config
+        from salesdw.load.batch import load_file
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.warehouse import connect
+
+        get_current_context()["entity"] = extracted["entity"]
+        entity = config.entity(source, extracted["entity"])
+        with connect(warehouse_url_from_airflow()) as conn:
+            result = load_file(conn, entity, Path(extracted["path"]), date.fromisoformat(feed_day))
+        return asdict(result) | {"batch_date": result.batch_date.isoformat()}
 
     loaded = []
     for source in config.sources():
 
         @task_group(group_id=source)
         def land(source: str = source):
-            files = extract.override(task_id="extract")(source, FEED_DAY)
+            names = [e.name for e in config.entities_of(source)]
+            extracted = extract.partial(source=source).expand(entity=names)
             outlets = [Asset(warehouse_asset_uri("raw", e.raw_table)) for e in config.entities_of(source)]
-            return load.override(task_id="load", outlets=outlets)(source, FEED_DAY, files)
+            return load.override(outlets=outlets).partial(source=source, feed_day=FEED_DAY).expand(extracted=extracted)
 
         loaded.append(land())
 

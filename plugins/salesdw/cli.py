@@ -55,13 +55,18 @@ def cmd_generate(args) -> int:
 
     data_dir = args.data_dir or paths.DATA_DIR
     counts = generate(start=args.start, days=args.days, scale=args.scale, history_days=args.history_days,
-                      locale=args.locale, seed=args.seed, data_dir=data_dir, landing_files=True,
-                      dirty=args.dirty)
+                      locale=args.locale, seed=args.seed, data_dir=data_dir, dirty=args.dirty)
     end = args.start + timedelta(days=args.days - 1)
     print(f"feeds for {args.start} .. {end} written under {data_dir}")
     for table, rows in counts.items():
         print(f"  {table:<40} {rows:>9,} rows")
     return 0
+
+
+def cmd_serve_sources(args) -> int:
+    from salesdw.simulate.server import run
+
+    return run(args)
 
 
 def cmd_run(args) -> int:
@@ -125,6 +130,12 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--data-dir", type=Path, default=None,
                      help=f"where to write (default {paths.DATA_DIR}, where `salesdw run` reads)")
     gen.set_defaults(func=cmd_generate)
+
+    serve = sub.add_parser("serve-sources", help="serve the simulated CRM and service-desk REST APIs")
+    from salesdw.simulate.server import add_arguments
+
+    add_arguments(serve)
+    serve.set_defaults(func=cmd_serve_sources)
 
     run = sub.add_parser("run", help="run the sales_nightly DAG through Airflow for a date or range")
     run.add_argument("--date", type=_date)

@@ -14,6 +14,7 @@ from salesdw import paths
 class Entity:
     source: str
     name: str
+    connection_id: str  # the Airflow connection of the source
     delivery: str  # api | files
     format: str  # jsonl | csv
     primary_key: str
@@ -39,6 +40,7 @@ def entities() -> tuple[Entity, ...]:
         Entity(
             source=source,
             name=name,
+            connection_id=src["connection_id"],
             delivery=src["delivery"],
             format=src["format"],
             primary_key=ent["primary_key"],
@@ -64,3 +66,10 @@ def sources() -> list[str]:
 
 def entities_of(source: str) -> list[Entity]:
     return [e for e in entities() if e.source == source]
+
+
+def entity(source: str, name: str) -> Entity:
+    for e in entities():
+        if e.source == source and e.name == name:
+            return e
+    raise KeyError(f"no entity {source}.{name} in {paths.SOURCES_FILE}")

@@ -46,31 +46,41 @@ class Api:
         return f"{self.prefix}/{entity}" + ("/deleted" if deleted else "")
 
 
-# Path prefix and pagination per source. (Candidates for sources.yml as `api: {prefix, pagination}`.)
-_STYLES = {
-    "crm": ("/crm/v1", CURSOR),
-    "after_sales": ("/service/v1", PAGE),
+# Path prefix and pagination per source, unless sources.yml gives `api: {prefix: ..., pagination: ...}`.
+_DEFAULTS = {
+    "crm": {"prefix": "/crm/v1", "pagination": CURSOR},
+    "after_sales": {"prefix": "/service/v1", "pagination": PAGE},
 }
 
 
 @cache
-def _connection_ids() -> dict[str, str]:
+def _apis() -> dict[str, Api]:
     spec = yaml.safe_load(paths.SOURCES_FILE.read_text())
-    return {name: src.get("connection_id", f"{name}_api") for name, src in spec["sources"].items()}
+    apis = {}
+    for name, src in spec["sources"].items():
+        style = src.get("api") or _DEFAULTS.get(name)
+        if src.get("delivery") != "api" or not style:
+            continue
+        if style.get("pagination") not in (CURSOR, PAGE) or not str(style.get("prefix", "")).startswith("/"):
+            raise ValueError(f"{paths.SOURCES_FILE}: source {name!r}: expected api: {{prefix: /path, pagination: "
+                             f"{CURSOR}|{PAGE}}}, got {style!r}")
+        apis[name] = Api(name, style["prefix"].rstrip("/"), style["pagination"],
+                         src.get("connection_id", f"{name}_api"))
+    return apis
 
 
 def api_of(source: str) -> Api:
     """The API contract of `source`; raises if the source is not delivered by an API salesdw knows."""
-    if source not in _STYLES:
-        known = ", ".join(sorted(_STYLES))
-        raise KeyError(f"source {source!r} has no REST API contract in salesdw (known: {known})")
-    prefix, pagination = _STYLES[source]
-    return Api(source, prefix, pagination, _connection_ids().get(source, f"{source}_api"))
+    try:
+        return _apis()[source]
+    except KeyError:
+        known = ", ".join(sorted(_apis()))
+        raise KeyError(f"source {source!r} has no REST API contract (api: in sources.yml); known: {known}") from None
 
 
 def api_entities() -> list[config.Entity]:
-    """Every entity whose source is delivered by an API."""
-    return [e for e in config.entities() if e.delivery == "api"]
+    """Every entity whose source is delivered by an API with a known contract."""
+    return [e for e in config.entities() if e.delivery == "api" and e.source in _apis()]
 
 
 def entity_by_name(name: str) -> config.Entity:

@@ -8,7 +8,8 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from contextlib import contextmanager
+from urllib.parse import quote, unquote, urlsplit
 
 from salesdw import paths
 from salesdw.orchestrate.airflow_env import airflow, airflow_env, ensure_airflow_db
@@ -47,11 +48,38 @@ def build_manifest(url: str) -> None:
         raise RuntimeError(f"dbt parse failed in {paths.DBT_PROJECT_DIR}:\n{proc.stdout}{proc.stderr}")
 
 
+API_CONNECTIONS = ("AIRFLOW_CONN_CRM_API", "AIRFLOW_CONN_SERVICE_DESK_API")
+
+
+@contextmanager
+def simulated_sources(env: dict[str, str], echo=print):
+    """Serve the simulated CRM and service-desk APIs for the run, unless connections are given."""
+    if any(name in env for name in API_CONNECTIONS):
+        yield
+        return
+    from salesdw.simulate.server import start_in_thread
+
+    server, base_url = start_in_thread(paths.SOURCE_STATE_DIR)
+    host, port = server.server_address[:2]
+    for name in API_CONNECTIONS:
+        env[name] = f"http://:{quote(server.token, safe='')}@{host}:{port}"
+    echo(f"serving the simulated CRM and service-desk APIs at {base_url} (from {paths.SOURCE_STATE_DIR})")
+    try:
+        yield
+    finally:
+        server.stop()
+
+
 def run_dates(url: str, days: list[date], *, echo=print) -> bool:
     """`airflow dags test sales_nightly` per date, oldest first; stops at the first failure."""
     build_manifest(url)
     env = airflow_env(url)
     ensure_airflow_db(env)
+    with simulated_sources(env, echo):
+        return _run_dates(env, days, echo)
+
+
+def _run_dates(env: dict[str, str], days: list[date], echo) -> bool:
     log_dir = paths.STATE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     for day in days:

@@ -1,8 +1,10 @@
 """Switchable faults and per-token rate limiting: the failure modes a real SaaS API has.
 
-Random faults draw from one `random.Random(seed)`, three draws per request whatever happens, so a
-given seed and request sequence always fail the same way. A script pins a fault to exactly the
-k-th API request (counted from start or from the last reconfiguration) for tests.
+Random faults draw from one `random.Random(seed)`, the same draws per request whatever happens, so
+a given seed and request sequence always fail the same way (concurrent clients make the sequence
+theirs to order). A script pins a fault to exactly the k-th API request for tests: every
+authenticated GET of a listing counts, rate-limited ones included, from the start or from the last
+reconfiguration (admin and health requests do not).
 
 Fault kinds: "500" "502" "503" "504" (that status), "429" (rate limited, `Retry-After:
 retry_after`), "slow" (sleep `slow_seconds`, then answer), "duplicate" (serve the previous page

@@ -104,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as separate writes
     server: SourcesServer
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -137,13 +137,20 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "unauthorized", "invalid token", challenge)
         return token.strip()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
+        # read the body whatever the answer: left unread it would be parsed as the next request
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            return self._error(ApiError(400, "bad_request", "invalid Content-Length"))
+        self.body = self.rfile.read(length) if length > 0 else b""
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
         try:
@@ -165,15 +172,20 @@ class Handler(BaseHTTPRequestHandler):
             self._listing(api, state, len(parts) == 4, parse_qs(url.query), token, url.path)
         except ApiError as exc:
             self._error(exc)
+        except Exception:  # a bug here must still look like an API's 500, and be in the log
+            log.exception("%s %s failed", method, self.path)
+            self._error(ApiError(500, "internal_error", "the simulated API failed; see its log"))
 
     def _admin(self, method: str) -> None:
         if method == "GET":
             return self._json(200, self.server.faults.snapshot())
-        length = int(self.headers.get("Content-Length") or 0)
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object of fault settings")
+            body = json.loads(self.body or b"{}")
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", f"expected a JSON object of fault settings: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_request", "expected a JSON object of fault settings")
+        try:
             snapshot = self.server.configure_faults(**body)
         except ValueError as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
@@ -309,8 +321,10 @@ def _decode_cursor(text: str) -> dict:
 def resolve_token(state_dir: Path, token: str | None = None, *, echo=print) -> str:
     """`token`, else $SALESDW_SOURCES_TOKEN, else the one in `<state dir>/sources_token` (made once, 0600)."""
     if token:
+        echo("API token: given with --token")
         return token
     if os.environ.get(TOKEN_ENV):
+        echo(f"API token: from ${TOKEN_ENV}")
         return os.environ[TOKEN_ENV]
     path = Path(state_dir) / TOKEN_FILE
     if not path.is_file():
@@ -323,12 +337,13 @@ def resolve_token(state_dir: Path, token: str | None = None, *, echo=print) -> s
     return path.read_text().strip()
 
 
-def make_server(state_dir: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
+def make_server(state_dir: Path | dict, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
                 **faults) -> SourcesServer:
+    """A server (not yet serving) over the state in `state_dir` (or already loaded state)."""
     if host not in LOOPBACK:
         raise ValueError(f"the simulated sources bind to 127.0.0.1 only, not {host!r}")
-    return SourcesServer((host, port), load_state(Path(state_dir)), token or secrets.token_urlsafe(32),
-                         Faults(**faults))
+    state = state_dir if isinstance(state_dir, dict) else load_state(Path(state_dir))
+    return SourcesServer((host, port), state, token or secrets.token_urlsafe(32), Faults(**faults))
 
 
 def start_in_thread(state_dir: Path, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
@@ -370,15 +385,18 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s")
     state_dir = Path(args.state_dir)
     try:
-        faults = dict(error_rate=args.error_rate, slow_rate=args.slow_rate, slow_seconds=args.slow_seconds,
-                      duplicate_rate=args.duplicate_rate, seed=args.seed, script=parse_script(args.fault_at),
-                      retry_after=args.retry_after, rate_limit=args.rate_limit, rate_burst=args.rate_burst)
-        server = make_server(state_dir, "127.0.0.1", args.port, resolve_token(state_dir, args.token), **faults)
+        state = load_state(state_dir)
+        faults = {
+            "error_rate": args.error_rate, "slow_rate": args.slow_rate, "slow_seconds": args.slow_seconds,
+            "duplicate_rate": args.duplicate_rate, "seed": args.seed, "script": parse_script(args.fault_at),
+            "retry_after": args.retry_after, "rate_limit": args.rate_limit, "rate_burst": args.rate_burst,
+        }
+        server = make_server(state, "127.0.0.1", args.port, resolve_token(state_dir, args.token), **faults)
     except StateError as exc:
         print(f"serve-sources: {exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:
-        print(f"serve-sources: {exc}", file=sys.stderr)
+    except (ValueError, KeyError) as exc:
+        print(f"serve-sources: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"serve-sources: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
@@ -402,7 +420,3 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="salesdw serve-sources", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,14 +13,14 @@ import threading
 from bisect import bisect_left
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from salesdw.config import Entity
 from salesdw.extract.endpoints import api_entities
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)$")
 
 
@@ -30,7 +30,7 @@ class StateError(ValueError):
 
 def to_micros(ts: datetime) -> int:
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     delta = ts - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -45,7 +45,7 @@ def parse_ts(text: str) -> int:
 
 
 def format_ts(micros: int) -> str:
-    ts = datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
+    ts = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micros % 1_000_000 else "%Y-%m-%dT%H:%M:%SZ")
 
 
