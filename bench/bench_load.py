@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
-
 from salesdw import config
 from salesdw.warehouse.embedded import EmbeddedPostgres, free_port
 
@@ -36,11 +35,19 @@ def write_feed(path: Path, rows: int, seed: int = 1) -> None:
         for i in range(1, rows + 1):
             day = DAY - timedelta(days=rng.randrange(730))
             amount = rng.randrange(100_00, 5_000_000_00) / 100
-            writer.writerow([
-                f"INV{i:09d}", f"O{rng.randrange(1, 400_000):07d}", f"A{rng.randrange(1, 50_000):06d}",
-                day.isoformat(), (day + timedelta(days=30)).isoformat(), f"{amount:.2f}", f"{amount * 0.13:.2f}",
-                "CNY", f"{day.isoformat()}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
-            ])
+            writer.writerow(
+                [
+                    f"INV{i:09d}",
+                    f"O{rng.randrange(1, 400_000):07d}",
+                    f"A{rng.randrange(1, 50_000):06d}",
+                    day.isoformat(),
+                    (day + timedelta(days=30)).isoformat(),
+                    f"{amount:.2f}",
+                    f"{amount * 0.13:.2f}",
+                    "CNY",
+                    f"{day.isoformat()}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+                ]
+            )
 
 
 def plain_copy(url: str, path: Path) -> float:
@@ -49,7 +56,11 @@ def plain_copy(url: str, path: Path) -> float:
         conn.execute(f"drop table if exists bare_copy; create table bare_copy ({cols})")
         conn.commit()
         started = time.perf_counter()
-        with conn.cursor() as cur, cur.copy("copy bare_copy from stdin (format csv, header true)") as copy, path.open("rb") as f:
+        with (
+            conn.cursor() as cur,
+            cur.copy("copy bare_copy from stdin (format csv, header true)") as copy,
+            path.open("rb") as f,
+        ):
             while chunk := f.read(1 << 20):
                 copy.write(chunk)
         conn.commit()
@@ -76,13 +87,18 @@ def main() -> int:
         feed = tmp_path / "invoices.csv"
         started = time.perf_counter()
         write_feed(feed, args.rows)
-        print(f"feed: {args.rows:,} rows, {feed.stat().st_size / 1e6:.0f} MB, written in {time.perf_counter() - started:.1f} s")
+        print(
+            f"feed: {args.rows:,} rows, {feed.stat().st_size / 1e6:.0f} MB,"
+            f" written in {time.perf_counter() - started:.1f} s"
+        )
         server = EmbeddedPostgres(tmp_path / "pg", port=free_port())
         server.start()
         try:
             url = server.url()
             copy_s = plain_copy(url, feed)
-            child = subprocess.run([sys.executable, __file__, "--child", url, str(feed)], capture_output=True, text=True)
+            child = subprocess.run(
+                [sys.executable, __file__, "--child", url, str(feed)], capture_output=True, text=True
+            )
             if child.returncode != 0:
                 print(child.stderr, file=sys.stderr)
                 return 1
@@ -92,8 +108,10 @@ def main() -> int:
             server.destroy()
     ratio = copy_s / loader_s
     print(f"plain COPY FROM STDIN : {copy_s:6.2f} s  ({args.rows / copy_s:,.0f} rows/s)")
-    print(f"salesdw loader        : {loader_s:6.2f} s  ({args.rows / loader_s:,.0f} rows/s; read {int(read):,},"
-          f" loaded {int(loaded):,}, rejected {int(rejected):,})")
+    print(
+        f"salesdw loader        : {loader_s:6.2f} s  ({args.rows / loader_s:,.0f} rows/s; read {int(read):,},"
+        f" loaded {int(loaded):,}, rejected {int(rejected):,})"
+    )
     print(f"throughput ratio      : {ratio:.2f}  (target >= 0.50)")
     print(f"loader peak memory    : {float(peak_mb):.0f} MB  (target < 300 MB)")
     return 0 if int(read) == int(loaded) == args.rows else 1

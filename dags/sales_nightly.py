@@ -10,7 +10,6 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.profiles import PostgresUserPasswordProfileMapping
-
 from salesdw import config, paths
 from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID, warehouse_asset_uri
 from salesdw.publish.publications import MARTS
@@ -36,7 +35,7 @@ The warehouse is the Airflow connection `warehouse`.
 NIGHTLY = CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1))
 FEED_DAY = "{{ data_interval_start | ds }}"
 # `salesdw run` shortens the wait between tries: it runs interactively through `airflow dags test`.
-RETRY_DELAY = timedelta(seconds=int(os.environ.get("SALESDW_RETRY_DELAY_SECONDS", 300)))
+RETRY_DELAY = timedelta(seconds=int(os.environ.get("SALESDW_RETRY_DELAY_SECONDS", "300")))
 
 DBT_PROFILE = ProfileConfig(
     profile_name="salesdw",
@@ -62,23 +61,23 @@ def sales_nightly():
     def extract(source: str, entity: str, data_interval_start=None, data_interval_end=None) -> dict:
         """Land one entity's feed for the interval: from its API or from the ERP's drop folder."""
         from airflow.sdk import get_current_context
-
         from salesdw.extract.run import extract_for_interval
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
 
         get_current_context()["entity"] = entity  # names the mapped task instance in the UI
-        return extract_for_interval(source, entity, data_interval_start, data_interval_end,
-                                    warehouse_url=warehouse_url_from_airflow())
+        return extract_for_interval(
+            source, entity, data_interval_start, data_interval_end, warehouse_url=warehouse_url_from_airflow()
+        )
 
     @task(map_index_template="{{ entity }}")
-    def load(source: str, extracted: dict, feed_day: str) -> dict:
-        """COPY the landed file into raw as the entity's batch for the day (replacing a previous one)."""
+    def load(source: str, extracted: dict, feed_day: str) -> list[dict]:
+        """COPY the landed file (and an API's deleted-records listing) into raw as the entity's batch
+        for the day, replacing a previous one."""
         from dataclasses import asdict
         from datetime import date
         from pathlib import Path
 
         from airflow.sdk import get_current_context
-
         from salesdw import config
         from salesdw.load.batch import load_file
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
@@ -86,9 +85,12 @@ def sales_nightly():
 
         get_current_context()["entity"] = extracted["entity"]
         entity = config.entity(source, extracted["entity"])
+        day = date.fromisoformat(feed_day)
         with connect(warehouse_url_from_airflow()) as conn:
-            result = load_file(conn, entity, Path(extracted["path"]), date.fromisoformat(feed_day))
-        return asdict(result) | {"batch_date": result.batch_date.isoformat()}
+            results = [load_file(conn, entity, Path(extracted["path"]), day)]
+            if extracted.get("deleted_path"):
+                results.append(load_file(conn, entity.deletions(), Path(extracted["deleted_path"]), day))
+        return [asdict(r) | {"batch_date": r.batch_date.isoformat()} for r in results]
 
     loaded = []
     for source in config.sources():
@@ -97,7 +99,9 @@ def sales_nightly():
         def land(source: str = source):
             names = [e.name for e in config.entities_of(source)]
             extracted = extract.partial(source=source).expand(entity=names)
-            outlets = [Asset(warehouse_asset_uri("raw", e.raw_table)) for e in config.entities_of(source)]
+            tables = [e.raw_table for e in config.entities_of(source)]
+            tables += [e.deletions().raw_table for e in config.entities_of(source) if e.delivery == "api"]
+            outlets = [Asset(warehouse_asset_uri("raw", table)) for table in tables]
             return load.override(outlets=outlets).partial(source=source, feed_day=FEED_DAY).expand(extracted=extracted)
 
         loaded.append(land())

@@ -111,9 +111,7 @@ def _run_compose(env_file: Path, *args: str, cwd: Path) -> subprocess.CompletedP
         str(REPO),
         *args,
     ]
-    return subprocess.run(
-        command, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run(command, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -167,9 +165,7 @@ def _secret_problems(document: dict[str, Any], text: str) -> list[str]:
                 if not re.match(r"[\"']?\$\$?\{", match[1]):
                     problems.append(f"{path}: --password {match[1]} is a literal")
     for number, line in enumerate(text.splitlines(), start=1):
-        found = re.match(
-            r"\s*-?\s*[\w.-]*(password|secret)[\w.-]*\s*[:=]\s*(\S.*)$", line, re.IGNORECASE
-        )
+        found = re.match(r"\s*-?\s*[\w.-]*(password|secret)[\w.-]*\s*[:=]\s*(\S.*)$", line, re.IGNORECASE)
         if found and not found[2].startswith(("${", '"${', "'${")):
             problems.append(f"docker-compose.yml:{number}: {line.strip()}")
     return problems
@@ -245,9 +241,7 @@ def resolved(tmp_path_factory: pytest.TempPathFactory, example_env: dict[str, st
     """`docker-compose config` output with .env.example's values, all profiles on."""
     workdir = tmp_path_factory.mktemp("compose")
     env_file = _write_env_file(workdir / "example.env", example_env)
-    result = _run_compose(
-        env_file, "--profile", "debug", "--profile", "flower", "config", cwd=workdir
-    )
+    result = _run_compose(env_file, "--profile", "debug", "--profile", "flower", "config", cwd=workdir)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -326,9 +320,7 @@ def test_every_required_secret_is_documented(example_env: dict[str, str]) -> Non
 def test_env_example_covers_every_variable_the_compose_file_reads(
     example_env: dict[str, str],
 ) -> None:
-    code = "\n".join(
-        line for line in COMPOSE_FILE.read_text().splitlines() if not line.lstrip().startswith("#")
-    )
+    code = "\n".join(line for line in COMPOSE_FILE.read_text().splitlines() if not line.lstrip().startswith("#"))
     referenced = set(VAR_REF_RE.findall(code))
     missing = sorted(referenced - set(example_env))
     assert not missing, f".env.example lacks variables docker-compose.yml reads: {missing}"
@@ -439,11 +431,7 @@ def test_salesdw_state_lives_on_volumes_shared_by_every_airflow_service(resolved
         service = resolved["services"][name]
         mounts = {}
         for volume in service["volumes"]:
-            source, target = (
-                volume.split(":")[:2]
-                if isinstance(volume, str)
-                else (volume["source"], volume["target"])
-            )
+            source, target = volume.split(":")[:2] if isinstance(volume, str) else (volume["source"], volume["target"])
             mounts[target] = source
         env = service["environment"]
         for target in (env["SALESDW_DATA_DIR"], env["SALESDW_STATE_DIR"], "/opt/airflow/logs"):
@@ -536,16 +524,10 @@ def test_secret_check_catches_hard_coded_secrets(raw_compose: dict[str, Any]) ->
     """Guards the guard: the check must flag the usual ways a secret gets hard-coded."""
     broken = copy.deepcopy(raw_compose)
     broken["services"]["warehouse"]["environment"]["POSTGRES_PASSWORD"] = "hunter2"
-    broken["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] = (
-        "${AIRFLOW_DB_PASSWORD:-airflow}"
-    )
+    broken["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] = "${AIRFLOW_DB_PASSWORD:-airflow}"
     worker_env = broken["services"]["airflow-worker"]["environment"]
-    worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
-        "postgresql+psycopg2://airflow:airflow@postgres/airflow"
-    )
-    worker_env["AIRFLOW_CONN_WAREHOUSE"] = (
-        "postgresql://${WAREHOUSE_USER:-salesdw}:s3cret@warehouse:5432/x"
-    )
+    worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "postgresql+psycopg2://airflow:airflow@postgres/airflow"
+    worker_env["AIRFLOW_CONN_WAREHOUSE"] = "postgresql://${WAREHOUSE_USER:-salesdw}:s3cret@warehouse:5432/x"
     broken["services"]["airflow-init"]["command"] = ["-c", "airflow users create --password admin"]
 
     problems = "\n".join(_secret_problems(broken, "  POSTGRES_PASSWORD: airflow\n"))

@@ -1,7 +1,6 @@
 """Every DAG imports cleanly, is tagged, retries, and sales_nightly has the promised shape."""
 
 import pytest
-
 from salesdw import config, paths
 
 

@@ -4,7 +4,6 @@ import json
 from datetime import date
 
 import psycopg
-
 from salesdw import config
 from salesdw.generate import generate
 from salesdw.load.source import load_source
@@ -18,8 +17,12 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
     for source in config.sources():
         load_source(source, DAY, url=fresh_db, landing=tmp_path / "landing")
     target = tmp_path / "target"
-    proc = dbt(["build", "--vars", "{run_date: '2026-01-01'}", "--target-path", str(target)], fresh_db,
-               capture_output=True, text=True)
+    proc = dbt(
+        ["build", "--vars", "{run_date: '2026-01-01'}", "--target-path", str(target)],
+        fresh_db,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-6000:]
     results = json.loads((target / "run_results.json").read_text())["results"]
     by_kind: dict[str, list[str]] = {}

@@ -17,7 +17,6 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-
 from salesdw import config, paths
 from salesdw.generate import generate
 from salesdw.orchestrate.airflow_env import sqlalchemy_url
@@ -47,14 +46,18 @@ def _latest(source, entity, key, cursor):
 
 
 def _salesdw(args, env):
-    proc = subprocess.run([sys.executable, "-m", "salesdw.cli", *args], env=env, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [sys.executable, "-m", "salesdw.cli", *args], env=env, capture_output=True, text=True, timeout=1500
+    )
     assert proc.returncode == 0, f"salesdw {' '.join(args)} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
     return proc.stdout
 
 
 def _marts_snapshot(conn):
     return {
-        mart: conn.execute(f"select md5(string_agg(t::text, '|' order by t::text)), count(*) from marts.{mart} t").fetchone()
+        mart: conn.execute(
+            f"select md5(string_agg(t::text, '|' order by t::text)), count(*) from marts.{mart} t"
+        ).fetchone()
         for mart in ("customer_lifetime_value", "sales_funnel", "target_attainment")
     }
 
@@ -64,9 +67,10 @@ def nightly(warehouse, dbt_manifest):
     warehouse.ensure_database("e2e")
     warehouse.ensure_database("e2e_airflow")
     url = warehouse.url("e2e")
-    counts = generate(start=START, days=DAYS, scale=0.05, seed=11)
-    env = dict(os.environ, WAREHOUSE_URL=url,
-               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlalchemy_url(warehouse.url("e2e_airflow")))
+    counts = generate(start=START, days=DAYS, scale=0.05, seed=11, locale="zh_CN")  # GBK exports, 华东..
+    env = dict(
+        os.environ, WAREHOUSE_URL=url, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlalchemy_url(warehouse.url("e2e_airflow"))
+    )
     out = _salesdw(["run", "--start", "2026-01-01", "--end", "2026-01-02"], env)
     assert out.count(": ok in") == 2, out
     return url, counts, env
@@ -80,10 +84,13 @@ def test_every_row_landed_and_batches_reconcile(nightly):
         assert landed == counts[entity.raw_table], entity.raw_table
     with psycopg.connect(url) as conn:
         for entity in config.entities():
-            assert conn.execute(f"select count(*) from raw.{entity.raw_table}").fetchone()[0] == counts[entity.raw_table]
+            assert (
+                conn.execute(f"select count(*) from raw.{entity.raw_table}").fetchone()[0] == counts[entity.raw_table]
+            )
         n, reconciled = conn.execute(
             "select count(*), count(*) filter (where rows_read = rows_loaded + rows_rejected)"
-            " from audit.load_batches where status = 'loaded'").fetchone()
+            " from audit.load_batches where status = 'loaded'"
+        ).fetchone()
     assert n == reconciled == len(config.entities()) * DAYS
 
 
@@ -97,6 +104,11 @@ def test_known_row_counts(nightly):
     # of targets (Jan 2025 .. Jan 2026)
     assert clv == len(accounts) == 209
     assert attainment == 4 * 3 * 13
+    with psycopg.connect(url) as conn:
+        regions = {r for (r,) in conn.execute("select distinct region from marts.target_attainment")}
+        encodings = {e for (e,) in conn.execute("select distinct encoding from audit.extracted_files")}
+    assert regions == {"华东", "华南", "华北", "西南"}  # Chinese text survived API, GBK files, dbt
+    assert encodings == {"gb18030", "xlsx"}
 
 
 def test_bookings_match_the_crm_to_the_cent(nightly):
@@ -108,7 +120,8 @@ def test_bookings_match_the_crm_to_the_cent(nightly):
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "select rep_id, product_line, to_char(month, 'YYYY-MM'), bookings_amount from marts.target_attainment"
-            " where bookings_amount <> 0").fetchall()
+            " where bookings_amount <> 0"
+        ).fetchall()
         clv_total = conn.execute("select sum(bookings_amount) from marts.customer_lifetime_value").fetchone()[0]
     assert {(r, p, m): amount for r, p, m, amount in rows} == dict(expected)
     assert clv_total == sum(expected.values())
@@ -116,12 +129,15 @@ def test_bookings_match_the_crm_to_the_cent(nightly):
 
 def test_attainment_is_bookings_over_target(nightly):
     url, _, _ = nightly
-    targets = {(t["rep_id"], t["product_line"], t["target_month"][:7]): t["amount"]
-               for t in _latest("crm", "targets", "target_id", "updated_at").values()}
+    targets = {
+        (t["rep_id"], t["product_line"], t["target_month"][:7]): t["amount"]
+        for t in _latest("crm", "targets", "target_id", "updated_at").values()
+    }
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "select rep_id, product_line, to_char(month, 'YYYY-MM'), target_amount, bookings_amount, attainment_rate"
-            " from marts.target_attainment").fetchall()
+            " from marts.target_attainment"
+        ).fetchall()
     for rep, line, month, target, bookings, rate in rows:
         assert target == targets[(rep, line, month)]
         assert rate == (bookings / target).quantize(Decimal("0.0001"))
@@ -136,9 +152,12 @@ def test_cash_collected_and_funnel_entries_match_the_feeds(nightly):
             entered[h["entered_at"][:7]] += 1
     with psycopg.connect(url) as conn:
         collected = conn.execute("select sum(cash_collected) from marts.customer_lifetime_value").fetchone()[0]
-        funnel = dict(conn.execute(
-            "select to_char(entered_month, 'YYYY-MM'), entered_count from marts.sales_funnel"
-            " where stage = 'needs_analysis'").fetchall())
+        funnel = dict(
+            conn.execute(
+                "select to_char(entered_month, 'YYYY-MM'), entered_count from marts.sales_funnel"
+                " where stage = 'needs_analysis'"
+            ).fetchall()
+        )
     assert collected == cash
     assert funnel == dict(entered)
 
@@ -147,7 +166,8 @@ def test_quality_results_and_publications_recorded(nightly):
     url, _, _ = nightly
     with psycopg.connect(url) as conn:
         per_day = conn.execute(
-            "select data_interval::text, count(*), bool_and(success) from audit.dq_results group by 1 order by 1").fetchall()
+            "select data_interval::text, count(*), bool_and(success) from audit.dq_results group by 1 order by 1"
+        ).fetchall()
         published = conn.execute("select data_interval::text from audit.publications order by 1").fetchall()
     assert [d for d, *_ in per_day] == DAY_DIRS and all(n >= 15 and ok for _, n, ok in per_day)
     assert published == [(d,) for d in DAY_DIRS]
@@ -162,5 +182,7 @@ def test_rerunning_a_date_changes_nothing(nightly):
     with psycopg.connect(url) as conn:
         after = _marts_snapshot(conn)
         for entity in config.entities():
-            assert conn.execute(f"select count(*) from raw.{entity.raw_table}").fetchone()[0] == counts[entity.raw_table]
+            assert (
+                conn.execute(f"select count(*) from raw.{entity.raw_table}").fetchone()[0] == counts[entity.raw_table]
+            )
     assert after == before

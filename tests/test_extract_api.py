@@ -54,8 +54,9 @@ def extract(fresh_db, tmp_path):
 
     def run(entity: str, base: str, day: int, **kwargs):
         kwargs = {"page_size": 25, "retry": FAST, "timeout": 5.0} | kwargs
-        return extract_entity(entity, base, kwargs.pop("token", TOKEN), *_day(day), warehouse_url=fresh_db,
-                              landing=landing, **kwargs)
+        return extract_entity(
+            entity, base, kwargs.pop("token", TOKEN), *_day(day), warehouse_url=fresh_db, landing=landing, **kwargs
+        )
 
     run.landing = landing
     return run
@@ -88,10 +89,13 @@ def _state_deletes(world: Path, source: str, entity: str, since: datetime | None
     return deletes
 
 
-@pytest.mark.parametrize("source, entity, pk", [
-    ("crm", "opportunities", "opportunity_id"),  # cursor pagination
-    ("after_sales", "tickets", "ticket_id"),  # page pagination
-])
+@pytest.mark.parametrize(
+    "source, entity, pk",
+    [
+        ("crm", "opportunities", "opportunity_id"),  # cursor pagination
+        ("after_sales", "tickets", "ticket_id"),  # page pagination
+    ],
+)
 def test_first_run_is_full_then_incremental_and_matches_the_feeds(world, serve, extract, fresh_db, source, entity, pk):
     _, base = serve()
     for day in (1, 2, 3):
@@ -223,8 +227,11 @@ def test_a_rejected_token_names_the_connection(serve, extract):
 
 def test_an_answer_that_is_not_the_contract_names_the_url(serve, extract):
     _, base = serve(script={1: "invalid_json"})
-    with pytest.raises(ExtractError, match=r"tickets: unexpected answer from http://127\.0\.0\.1:\d+/service/v1/"
-                                           r"tickets\?.*: expected JSON, got text/html"):
+    with pytest.raises(
+        ExtractError,
+        match=r"tickets: unexpected answer from http://127\.0\.0\.1:\d+/service/v1/"
+        r"tickets\?.*: expected JSON, got text/html",
+    ):
         extract("tickets", base, 1)
 
 
@@ -233,8 +240,14 @@ def test_field_drift_is_recorded_and_extraction_goes_on(tmp_path, serve, extract
     (state / "after_sales").mkdir(parents=True)
     changes = []
     for i in range(30):
-        record = {"survey_id": f"S{i}", "ticket_id": f"T{i}", "account_id": "A1", "csat": 5, "nps": 9,
-                  "submitted_at": "2026-01-01T10:00:00Z"}
+        record = {
+            "survey_id": f"S{i}",
+            "ticket_id": f"T{i}",
+            "account_id": "A1",
+            "csat": 5,
+            "nps": 9,
+            "submitted_at": "2026-01-01T10:00:00Z",
+        }
         if i >= 10:  # the vendor ships a new field and drops one
             record = {k: v for k, v in record.items() if k != "nps"} | {"channel": "email"}
         changes.append(json.dumps({"visible_at": f"2026-01-01T10:{i:02d}:00Z", "op": "upsert", "record": record}))
@@ -255,8 +268,10 @@ def test_field_drift_is_recorded_and_extraction_goes_on(tmp_path, serve, extract
 def test_base_url_and_token_come_from_the_airflow_connection(monkeypatch):
     from salesdw.extract.api import api_connection
 
-    monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": 8765, "schema": "http", "password": "s3cret/+"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRM_API",
+        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": 8765, "schema": "http", "password": "s3cret/+"}),
+    )
     assert api_connection("crm_api") == ("http://127.0.0.1:8765", "s3cret/+")
     monkeypatch.setenv("AIRFLOW_CONN_SERVICE_DESK_API", "http://:tok%2Fx@desk.example.com:443/https")
     assert api_connection("service_desk_api") == ("https://desk.example.com:443", "tok/x")

@@ -4,7 +4,6 @@ from datetime import date
 
 import psycopg
 import pytest
-
 from salesdw import config
 from salesdw.extract.files import DropFolderError, extract_files
 from salesdw.extract.landing import MissingFeedError

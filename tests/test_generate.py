@@ -6,7 +6,6 @@ import json
 from datetime import date
 
 from openpyxl import load_workbook
-
 from salesdw import config
 from salesdw.generate import generate
 
@@ -20,7 +19,9 @@ def _digest(folder):
         if path.is_file():
             h.update(str(path.relative_to(folder)).encode())
             if path.suffix == ".xlsx":
-                h.update(repr(list(load_workbook(path, read_only=True).worksheets[0].iter_rows(values_only=True))).encode())
+                h.update(
+                    repr(list(load_workbook(path, read_only=True).worksheets[0].iter_rows(values_only=True))).encode()
+                )
             else:
                 h.update(path.read_bytes())
     return h.hexdigest()
@@ -33,7 +34,7 @@ def _gen(path, **kwargs):
 def test_same_seed_same_feeds_other_seed_other_feeds(tmp_path):
     a = _gen(tmp_path / "a", days=2, scale=0.02, seed=7)
     b = _gen(tmp_path / "b", days=2, scale=0.02, seed=7)
-    c = _gen(tmp_path / "c", days=2, scale=0.02, seed=8)
+    _gen(tmp_path / "c", days=2, scale=0.02, seed=8)
     assert a == b
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
@@ -66,7 +67,9 @@ def test_more_days_extend_the_same_history(tmp_path):
     _gen(tmp_path / "long", days=4, scale=0.02, seed=4)
     for source in ("crm", "finance", "after_sales"):
         for day in ("2026-01-01", "2026-01-02"):
-            assert _digest(tmp_path / "short" / "landing" / source / day) == _digest(tmp_path / "long" / "landing" / source / day)
+            assert _digest(tmp_path / "short" / "landing" / source / day) == _digest(
+                tmp_path / "long" / "landing" / source / day
+            )
 
 
 def test_source_state_holds_every_change_in_order(tmp_path):
@@ -77,8 +80,11 @@ def test_source_state_holds_every_change_in_order(tmp_path):
     deletes = [e for e in events if e["op"] == "delete"]
     assert deletes and all(set(e["record"]) == {"opportunity_id"} for e in deletes)
     # the file feeds carry each record's latest version of the day; the state holds them all
-    delivered = sum(1 for day in ("2026-01-01", "2026-01-02", "2026-01-03")
-                    for _ in (tmp_path / "landing" / "crm" / day / "opportunities.jsonl").open())
+    delivered = sum(
+        1
+        for day in ("2026-01-01", "2026-01-02", "2026-01-03")
+        for _ in (tmp_path / "landing" / "crm" / day / "opportunities.jsonl").open()
+    )
     assert len(events) - len(deletes) >= delivered
 
 
@@ -86,7 +92,9 @@ def test_opportunities_follow_the_stage_order(tmp_path):
     _gen(tmp_path, days=1, scale=0.02, seed=3)
     order = ["needs_analysis", "proposal", "negotiation", "contract", "closed_won"]
     stages: dict[str, list[tuple[str, str]]] = {}
-    for line in (tmp_path / "landing" / "crm" / "2026-01-01" / "opportunity_stage_history.jsonl").read_text().splitlines():
+    for line in (
+        (tmp_path / "landing" / "crm" / "2026-01-01" / "opportunity_stage_history.jsonl").read_text().splitlines()
+    ):
         row = json.loads(line)
         stages.setdefault(row["opportunity_id"], []).append((row["entered_at"], row["stage"]))
     assert stages
@@ -101,18 +109,27 @@ def test_erp_exports_gbk_csv_and_xlsx_in_the_drop_folder(tmp_path):
     counts = generate(start=START, days=2, scale=0.02, seed=3, locale="zh_CN", data_dir=tmp_path)
     drop = tmp_path / "drop" / "finance"
     assert sorted(p.name for p in drop.iterdir()) == [
-        "invoices_20260101.csv", "invoices_20260102.csv", "payments_20260101.xlsx", "payments_20260102.xlsx"]
+        "invoices_20260101.csv",
+        "invoices_20260102.csv",
+        "payments_20260101.xlsx",
+        "payments_20260102.xlsx",
+    ]
     invoices = (drop / "invoices_20260101.csv").read_bytes()
     invoices.decode("gbk")  # GBK as a Chinese ERP writes it
     sheet = load_workbook(drop / "payments_20260101.xlsx", read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == config.entities_of("finance")[1].columns
-    n_invoices = sum(len((drop / f"invoices_2026010{d}.csv").read_text(encoding="gbk").splitlines()) - 1 for d in (1, 2))
+    n_invoices = sum(
+        len((drop / f"invoices_2026010{d}.csv").read_text(encoding="gbk").splitlines()) - 1 for d in (1, 2)
+    )
     assert n_invoices == counts["finance__invoices"]
     assert not (tmp_path / "landing").exists()  # nothing pretends to be extracted already
 
 
 def test_chinese_locale_names_and_regions(tmp_path):
     _gen(tmp_path, days=1, scale=0.02, seed=3, locale="zh_CN")
-    reps = [json.loads(x) for x in (tmp_path / "landing" / "crm" / "2026-01-01" / "reps.jsonl").read_text(encoding="utf-8").splitlines()]
+    reps = [
+        json.loads(x)
+        for x in (tmp_path / "landing" / "crm" / "2026-01-01" / "reps.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert {r["region"] for r in reps} == {"华东", "华南", "华北", "西南"}

@@ -4,7 +4,6 @@ from datetime import date
 
 import psycopg
 import pytest
-
 from salesdw import config
 from salesdw.extract.landing import MissingFeedError, feed_files
 from salesdw.generate import generate
@@ -24,8 +23,12 @@ def test_load_reconciles_and_a_rerun_replaces(tmp_path, fresh_db):
     for source in config.sources():
         load_source(source, DAY, url=fresh_db, landing=tmp_path / "landing")
     with psycopg.connect(fresh_db) as conn:
+
         def raw_counts():
-            return {e.raw_table: conn.execute(f"select count(*) from raw.{e.raw_table}").fetchone()[0] for e in config.entities()}
+            return {
+                e.raw_table: conn.execute(f"select count(*) from raw.{e.raw_table}").fetchone()[0]
+                for e in config.entities()
+            }
 
         first = raw_counts()
         assert first == counts
@@ -37,8 +40,12 @@ def test_load_reconciles_and_a_rerun_replaces(tmp_path, fresh_db):
             " sum(rows_loaded) from audit.load_batches where status = 'loaded'"
         ).fetchone()
         assert batches == (len(config.entities()), len(config.entities()), sum(counts.values()))
-        assert conn.execute("select count(*) from audit.load_batches where status = 'superseded'").fetchone()[0] == len(config.entities())
-        amount = conn.execute("select amount, _origin from raw.finance__invoices order by invoice_id limit 1").fetchone()
+        assert conn.execute("select count(*) from audit.load_batches where status = 'superseded'").fetchone()[0] == len(
+            config.entities()
+        )
+        amount = conn.execute(
+            "select amount, _origin from raw.finance__invoices order by invoice_id limit 1"
+        ).fetchone()
         assert amount[0].count(".") == 1 and len(amount[0].split(".")[1]) == 2  # cents kept as text
         assert amount[1].endswith("invoices.csv:2")
 
@@ -46,9 +53,10 @@ def test_load_reconciles_and_a_rerun_replaces(tmp_path, fresh_db):
 def test_malformed_records_are_rejected_with_origin_and_reason(tmp_path, fresh_db):
     feed = tmp_path / "surveys.jsonl"
     feed.write_text(
-        '{"survey_id": "S1", "ticket_id": "TK1", "account_id": "A1", "csat": 5, "nps": 10, "submitted_at": "2026-01-01T00:00:00Z"}\n'
+        '{"survey_id": "S1", "ticket_id": "TK1", "account_id": "A1", "csat": 5, "nps": 10,'
+        ' "submitted_at": "2026-01-01T00:00:00Z"}\n'
         '{"survey_id": "S2", "csat": \n'
-        '[1, 2]\n'
+        "[1, 2]\n"
     )
     with psycopg.connect(fresh_db) as conn:
         result = load_file(conn, _entity("after_sales", "surveys"), feed, DAY)
@@ -94,7 +102,8 @@ def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db):
     header = "invoice_id,opportunity_id,account_id,invoice_date,due_date,amount,tax_amount,currency,updated_at\n"
     good = "INV1,O1,A1,2026-01-01,2026-01-31,100.00,13.00,CNY,2026-01-01T08:00:00Z\n"
     feed.write_text(
-        header + good
+        header
+        + good
         + "INV2,O1,A1,2026-13-45,2026-01-31,100.00,13.00,CNY,2026-01-01T08:00:00Z\n"  # no such date
         + "INV3,O1,A1,2026-01-01,2026-01-31,abc,13.00,CNY,2026-01-01T08:00:00Z\n"  # not a number
         + "INV4,O1,A1,2026-01-01,2026-01-31,-5.00,0.00,CNY,2026-01-01T08:00:00Z\n"  # negative
@@ -105,7 +114,9 @@ def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db):
     with psycopg.connect(fresh_db) as conn:
         result = load_file(conn, _entity("finance", "invoices"), feed, DAY)
         assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (7, 1, 6)
-        assert conn.execute("select invoice_id, opportunity_id from raw.finance__invoices").fetchall() == [("INV1", "O1")]
+        assert conn.execute("select invoice_id, opportunity_id from raw.finance__invoices").fetchall() == [
+            ("INV1", "O1")
+        ]
         reasons = dict(conn.execute("select split_part(origin, ':', 2), reason from raw._rejected").fetchall())
     assert reasons == {
         "3": "invoice_date: '2026-13-45' is not a valid date",
@@ -124,15 +135,59 @@ def test_every_planted_bad_record_is_rejected_with_a_reason(tmp_path, fresh_db):
     planted = json.loads((tmp_path / "planted.json").read_text())
     assert sum(sum(kinds.values()) for kinds in planted.values()) >= 20
     assert {k for kinds in planted.values() for k in kinds} == {
-        "wrong_type", "negative_amount", "unknown_currency", "malformed", "duplicate_key"}
+        "wrong_type",
+        "negative_amount",
+        "unknown_currency",
+        "malformed",
+        "duplicate_key",
+    }
     for day in (DAY, date(2026, 1, 2)):
         for source in config.sources():
             load_source(source, day, url=fresh_db, landing=tmp_path / "landing")
     with psycopg.connect(fresh_db) as conn:
-        rejected = dict(conn.execute(
-            "select source || '__' || entity, count(*) from raw._rejected group by 1").fetchall())
+        rejected = dict(
+            conn.execute("select source || '__' || entity, count(*) from raw._rejected group by 1").fetchall()
+        )
         loaded, read = conn.execute(
-            "select sum(rows_loaded), sum(rows_read) from audit.load_batches where status = 'loaded'").fetchone()
+            "select sum(rows_loaded), sum(rows_read) from audit.load_batches where status = 'loaded'"
+        ).fetchone()
         assert conn.execute("select count(*) from raw._rejected where reason is null or reason = ''").fetchone()[0] == 0
     assert rejected == {table: sum(kinds.values()) for table, kinds in planted.items()}
     assert read == sum(counts.values()) and loaded == read - sum(rejected.values())
+
+
+def test_csv_with_an_extra_column_loads_the_declared_ones(tmp_path, fresh_db):
+    feed = tmp_path / "payments.csv"
+    feed.write_text(
+        "payment_id,invoice_id,branch,paid_on,amount,currency,method,updated_at\n"
+        "PAY1,INV1,上海,2026-01-01,100.00,CNY,card,2026-01-01T00:00:00Z\n"
+        "PAY2,INV2,北京,2026-01-01,250.50,CNY,bank_transfer,2026-01-01T00:00:00Z\n"
+    )
+    with psycopg.connect(fresh_db) as conn:
+        result = load_file(conn, _entity("finance", "payments"), feed, DAY)
+        rows = conn.execute(
+            "select payment_id, amount, method, _origin from raw.finance__payments order by 1"
+        ).fetchall()
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 2, 0)
+    assert [r[:3] for r in rows] == [("PAY1", "100.00", "card"), ("PAY2", "250.50", "bank_transfer")]
+    assert rows[1][3].endswith("payments.csv:3")
+
+
+def test_an_api_deleted_listing_lands_in_its_own_raw_table(tmp_path, fresh_db):
+    feed = tmp_path / "opportunities.deleted.jsonl"
+    feed.write_text(
+        '{"opportunity_id": "O1", "deleted_at": "2026-01-01T10:00:00Z", "_origin": "GET /deleted page 1"}\n'
+        '{"opportunity_id": "O2", "deleted_at": "yesterday-ish", "_origin": "GET /deleted page 1"}\n'
+    )
+    deletions = _entity("crm", "opportunities").deletions()
+    with psycopg.connect(fresh_db) as conn:
+        result = load_file(conn, deletions, feed, DAY)
+        rows = conn.execute(
+            "select opportunity_id, deleted_at, _origin from raw.crm__opportunities__deleted"
+        ).fetchall()
+        reason = conn.execute("select reason from raw._rejected").fetchone()[0]
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+    assert rows[0][:2] == ("O1", "2026-01-01T10:00:00Z") and rows[0][2].startswith(
+        "GET /deleted page 1"
+    )
+    assert reason == "deleted_at: 'yesterday-ish' is not a valid timestamptz"

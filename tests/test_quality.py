@@ -2,7 +2,6 @@
 
 import psycopg
 import pytest
-
 from salesdw.quality.marts import QualityGateError, validate_marts
 
 MARTS_DDL = """
@@ -48,12 +47,21 @@ def test_good_marts_pass_and_results_are_kept(marts_db, tmp_path):
 @pytest.mark.parametrize(
     "plant, table, expectation",
     [
-        ("insert into marts.customer_lifetime_value values ('A1', 5.00, 5.00, 1, 4.0)",
-         "customer_lifetime_value", "expect_column_values_to_be_unique"),
-        ("update marts.sales_funnel set advanced_count = 9 where stage = 'proposal'",
-         "sales_funnel", "expect_column_pair_values_a_to_be_greater_than_b"),
-        ("update marts.target_attainment set bookings_amount = -1 where product_line = 'software'",
-         "target_attainment", "expect_column_values_to_be_between"),
+        (
+            "insert into marts.customer_lifetime_value values ('A1', 5.00, 5.00, 1, 4.0)",
+            "customer_lifetime_value",
+            "expect_column_values_to_be_unique",
+        ),
+        (
+            "update marts.sales_funnel set advanced_count = 9 where stage = 'proposal'",
+            "sales_funnel",
+            "expect_column_pair_values_a_to_be_greater_than_b",
+        ),
+        (
+            "update marts.target_attainment set bookings_amount = -1 where product_line = 'software'",
+            "target_attainment",
+            "expect_column_values_to_be_between",
+        ),
     ],
 )
 def test_planted_bad_data_fails_the_gate_and_says_where(marts_db, tmp_path, plant, table, expectation):

@@ -77,8 +77,9 @@ def _expected(state_file: Path, pk: str, since: str | None = None, before: str |
         change = json.loads(line)
         if before is None or change["visible_at"] < before:
             latest[change["record"][pk]] = change
-    return {k: c["record"] for k, c in latest.items()
-            if c["op"] == "upsert" and (since is None or c["visible_at"] >= since)}
+    return {
+        k: c["record"] for k, c in latest.items() if c["op"] == "upsert" and (since is None or c["visible_at"] >= since)
+    }
 
 
 def _all_cursor_pages(client, path, **params) -> list[list[dict]]:
@@ -114,24 +115,33 @@ def test_every_request_needs_the_token(tiny_state, serve):
     assert client.get("/crm/v1/nope").status_code == 404
 
 
-@pytest.mark.parametrize("path, items, pk", [
-    ("/crm/v1/opportunities", "records", "opportunity_id"),
-    ("/service/v1/tickets", "results", "ticket_id"),
-])
+@pytest.mark.parametrize(
+    "path, items, pk",
+    [
+        ("/crm/v1/opportunities", "records", "opportunity_id"),
+        ("/service/v1/tickets", "results", "ticket_id"),
+    ],
+)
 def test_windows_on_the_system_modstamp(tiny_state, serve, path, items, pk):
     _, client = serve(tiny_state)
 
     def listing(suffix="", **window):
         body = client.get(path + suffix, params=window).raise_for_status().json()
-        return [(r[pk], r.get("stage", r.get("deleted_at"))) if not suffix else (r["id"], r["deleted_at"])
-                for r in body[items]]
+        return [
+            (r[pk], r.get("stage", r.get("deleted_at"))) if not suffix else (r["id"], r["deleted_at"])
+            for r in body[items]
+        ]
 
     assert listing() == [("O1", "v2"), ("O3", "v2")]  # everything: current state, the deleted O2 left out
     assert listing(modified_since="2026-01-01T00:00:00Z", modified_before="2026-01-02T00:00:00Z") == [
-        ("O1", "v1"), ("O2", "v1")]  # as the API showed it then
+        ("O1", "v1"),
+        ("O2", "v1"),
+    ]  # as the API showed it then
     # each key's latest change before the end, if it falls in the window; the late O1 v2 is here
     assert listing(modified_since="2026-01-02T00:00:00Z", modified_before="2026-01-03T00:00:00Z") == [
-        ("O1", "v2"), ("O3", "v1")]
+        ("O1", "v2"),
+        ("O3", "v1"),
+    ]
     assert listing(modified_since="2026-01-03T00:00:00Z") == [("O3", "v2")]
     # half-open: modified_before excludes its own instant, modified_since includes it
     assert listing(modified_since="2026-01-02T09:00:00Z", modified_before="2026-01-02T10:00:00Z") == [("O1", "v2")]
@@ -189,10 +199,18 @@ def test_rate_limit_answers_429_with_retry_after(tiny_state, serve):
 
 def test_faults_are_scripted_and_changed_at_run_time(tiny_state, serve):
     _, client = serve(tiny_state, slow_seconds=0.5)
-    assert client.post("/_admin/faults", json={"script": {"2": "503", "3": "slow", "4": "429", "5": "drop"}},
-                       headers={"Authorization": ""}).status_code == 401
-    snapshot = client.post("/_admin/faults", json={"script": {"2": "503", "3": "slow", "4": "429", "5": "drop",
-                                                              "6": "invalid_json"}, "retry_after": 2}).json()
+    assert (
+        client.post(
+            "/_admin/faults",
+            json={"script": {"2": "503", "3": "slow", "4": "429", "5": "drop"}},
+            headers={"Authorization": ""},
+        ).status_code
+        == 401
+    )
+    snapshot = client.post(
+        "/_admin/faults",
+        json={"script": {"2": "503", "3": "slow", "4": "429", "5": "drop", "6": "invalid_json"}, "retry_after": 2},
+    ).json()
     assert snapshot["requests"] == 0 and snapshot["faults"]["script"]["2"] == "503"
     assert client.get("/crm/v1/opportunities").status_code == 200
     assert client.get("/crm/v1/opportunities").status_code == 503
@@ -259,9 +277,21 @@ def test_the_command_serves_until_stopped(tiny_state):
     port = free_port()
     env = dict(os.environ, SALESDW_SOURCES_TOKEN=TOKEN)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "salesdw.simulate", "--state-dir", str(tiny_state), "--port", str(port),
-         "--fault-at", "1=502"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "salesdw.simulate",
+            "--state-dir",
+            str(tiny_state),
+            "--port",
+            str(port),
+            "--fault-at",
+            "1=502",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 10
@@ -281,7 +311,21 @@ def test_the_command_serves_until_stopped(tiny_state):
     assert proc.returncode == 0, out
     assert f"http://127.0.0.1:{port}" in out and "/crm/v1/opportunities" in out
 
-    missing = subprocess.run([sys.executable, "-m", "salesdw.simulate", "--state-dir",
-                              str(tiny_state / "nowhere"), "--token", "x", "--port", str(port)],
-                             capture_output=True, text=True, timeout=30, check=False)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "salesdw.simulate",
+            "--state-dir",
+            str(tiny_state / "nowhere"),
+            "--token",
+            "x",
+            "--port",
+            str(port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert missing.returncode == 1 and "salesdw generate" in missing.stderr

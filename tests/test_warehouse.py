@@ -5,7 +5,6 @@ import subprocess
 
 import psycopg
 import pytest
-
 from salesdw.warehouse.embedded import EmbeddedPostgres, free_port
 
 

@@ -54,8 +54,16 @@ def cmd_generate(args) -> int:
     from salesdw.generate import generate
 
     data_dir = args.data_dir or paths.DATA_DIR
-    counts = generate(start=args.start, days=args.days, scale=args.scale, history_days=args.history_days,
-                      locale=args.locale, seed=args.seed, data_dir=data_dir, dirty=args.dirty)
+    counts = generate(
+        start=args.start,
+        days=args.days,
+        scale=args.scale,
+        history_days=args.history_days,
+        locale=args.locale,
+        seed=args.seed,
+        data_dir=data_dir,
+        dirty=args.dirty,
+    )
     end = args.start + timedelta(days=args.days - 1)
     print(f"feeds for {args.start} .. {end} written under {data_dir}")
     for table, rows in counts.items():
@@ -90,7 +98,7 @@ def cmd_summary(args) -> int:
     from salesdw.publish.summary import render, summary
 
     url = _url()
-    hint = 'psql "$(salesdw db url)"' if not os.environ.get("WAREHOUSE_URL") else "psql \"$WAREHOUSE_URL\""
+    hint = 'psql "$(salesdw db url)"' if not os.environ.get("WAREHOUSE_URL") else 'psql "$WAREHOUSE_URL"'
     print(render(summary(url), hint))
     return 0
 
@@ -121,14 +129,26 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_date, default=DEMO_START, help="first feed day (default %(default)s)")
     gen.add_argument("--days", type=int, default=3, help="number of daily feeds (default %(default)s)")
     gen.add_argument("--scale", type=float, default=0.2, help="1 = ~50 reps, 5,000 accounts (default %(default)s)")
-    gen.add_argument("--history-days", type=int, default=365,
-                     help="history before --start, delivered in the first day's feed (default %(default)s)")
+    gen.add_argument(
+        "--history-days",
+        type=int,
+        default=365,
+        help="history before --start, delivered in the first day's feed (default %(default)s)",
+    )
     gen.add_argument("--locale", choices=["en_US", "zh_CN"], default="en_US")
     gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--dirty", type=float, default=0.0,
-                     help="share of records to spoil with realistic defects, e.g. 0.01 (default %(default)s)")
-    gen.add_argument("--data-dir", type=Path, default=None,
-                     help=f"where to write (default {paths.DATA_DIR}, where `salesdw run` reads)")
+    gen.add_argument(
+        "--dirty",
+        type=float,
+        default=0.0,
+        help="share of records to spoil with realistic defects, e.g. 0.01 (default %(default)s)",
+    )
+    gen.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where to write (default {paths.DATA_DIR}, where `salesdw run` reads)",
+    )
     gen.set_defaults(func=cmd_generate)
 
     serve = sub.add_parser("serve-sources", help="serve the simulated CRM and service-desk REST APIs")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import yaml
@@ -31,6 +31,19 @@ class Entity:
     @property
     def file_name(self) -> str:
         return f"{self.name}.{self.format}"
+
+    def deletions(self) -> Entity:
+        """The API's deleted-records listing of this entity, landed as raw.<source>__<entity>__deleted."""
+        return replace(
+            self,
+            name=f"{self.name}__deleted",
+            format="jsonl",
+            cursor="deleted_at",
+            columns=(self.primary_key, "deleted_at"),
+            types=(("deleted_at", "timestamptz"),),
+            non_negative=(),
+            currency=None,
+        )
 
 
 @cache

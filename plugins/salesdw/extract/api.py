@@ -116,8 +116,18 @@ def _excerpt(text: str, size: int = 200) -> str:
 class ApiClient:
     """One source API for one entity: auth, timeouts, retries, pagination. Use as a context manager."""
 
-    def __init__(self, api: Api, entity: config.Entity, base_url: str, token: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, connection_id: str | None = None, sleep=time.sleep) -> None:
+    def __init__(
+        self,
+        api: Api,
+        entity: config.Entity,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        connection_id: str | None = None,
+        sleep=time.sleep,
+    ) -> None:
         self.api, self.entity = api, entity
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -169,12 +179,17 @@ class ApiClient:
             if attempt == self.retry.max_attempts:
                 break
             wait = self.retry.delay(attempt, self._rng) if wait is None else wait
-            log.warning("%s: GET %s: %s; try %d of %d in %.2f s", self.label, shown, last, attempt + 1,
-                        self.retry.max_attempts, wait)
+            log.warning(
+                "%s: GET %s: %s; try %d of %d in %.2f s",
+                self.label,
+                shown,
+                last,
+                attempt + 1,
+                self.retry.max_attempts,
+                wait,
+            )
             self._sleep(wait)
-        raise ExtractError(
-            f"{self.label}: GET {shown} failed after {self.retry.max_attempts} attempts; last: {last}"
-        )
+        raise ExtractError(f"{self.label}: GET {shown} failed after {self.retry.max_attempts} attempts; last: {last}")
 
     def _retry_after(self, response: httpx.Response, url: str) -> float:
         header = response.headers.get("Retry-After", "").strip()
@@ -210,8 +225,9 @@ class ApiClient:
         return body
 
     # -- pagination ----------------------------------------------------------------------------
-    def pages(self, deleted: bool, since: datetime | None, before: datetime, page_size: int,
-              max_pages: int = 1_000_000) -> Iterator[Page]:
+    def pages(
+        self, deleted: bool, since: datetime | None, before: datetime, page_size: int, max_pages: int = 1_000_000
+    ) -> Iterator[Page]:
         """Every page of the listing for `[since, before)`, following the API's next pointers."""
         items_key, next_key = self.api.items_key, self.api.next_key
         url = self.base_url + self.api.path(self.entity.name, deleted)
@@ -240,7 +256,9 @@ class ApiClient:
                     f"got {pointer!r}"
                 )
             if pointer in followed:
-                raise ExtractError(f"{self.label}: pagination loop at {shown}: {next_key} {pointer!r} was followed before")
+                raise ExtractError(
+                    f"{self.label}: pagination loop at {shown}: {next_key} {pointer!r} was followed before"
+                )
             followed.add(pointer)
             if self.api.pagination == CURSOR:
                 params = dict(params) | {"cursor": pointer}
@@ -330,15 +348,22 @@ def extract_entity(
         conn.execute("select pg_advisory_lock(hashtext(%s))", [f"salesdw.extract.{label}"])
         window = windows.plan_window(conn, entity.source, entity.name, batch_date, interval_start, interval_end)
         what = "full extract" if window.start is None else f"{iso(window.start)} .. {iso(window.end)}"
-        log.info("%s %s: %s%s%s", label, batch_date, what, " (recorded window, a rerun)" if window.reused else "",
-                 " (catching up from the watermark)" if window.catch_up else "")
+        log.info(
+            "%s %s: %s%s%s",
+            label,
+            batch_date,
+            what,
+            " (recorded window, a rerun)" if window.reused else "",
+            " (catching up from the watermark)" if window.catch_up else "",
+        )
         records = _DedupFile(folder / f"{entity.name}.jsonl")
         deletions = _DedupFile(folder / f"{entity.name}.deleted.jsonl")
         drift = _Drift(entity)
         pages = 0
         try:
-            with ApiClient(api, entity, base_url, token, timeout=timeout, retry=retry,
-                           connection_id=connection_id) as client:
+            with ApiClient(
+                api, entity, base_url, token, timeout=timeout, retry=retry, connection_id=connection_id
+            ) as client:
                 for page in client.pages(False, window.start, window.end, page_size):
                     pages += 1
                     origin = f"{page.url} page {page.number}"
@@ -359,8 +384,10 @@ def extract_entity(
                                 f"{label}: unexpected deletion from {page.url}: expected a JSON object with "
                                 f"'id' and 'deleted_at', got {_excerpt(json.dumps(item))}"
                             )
-                        deletions.write(item["id"], {entity.primary_key: item["id"], "deleted_at": item["deleted_at"],
-                                                     "_origin": origin})
+                        deletions.write(
+                            item["id"],
+                            {entity.primary_key: item["id"], "deleted_at": item["deleted_at"], "_origin": origin},
+                        )
             records.close()
             deletions.close()
             deletions.publish()  # the records file last: its presence means the feed is complete
@@ -371,21 +398,47 @@ def extract_entity(
             raise
         duplicates = records.duplicates + deletions.duplicates
         with conn.transaction():
-            windows.record_window(conn, entity.source, entity.name, batch_date, window, records=records.count,
-                                  deleted=deletions.count, pages=pages, duplicates=duplicates)
-            windows.record_schema_change(conn, entity.source, entity.name, batch_date, sorted(drift.added),
-                                         sorted(drift.removed))
+            windows.record_window(
+                conn,
+                entity.source,
+                entity.name,
+                batch_date,
+                window,
+                records=records.count,
+                deleted=deletions.count,
+                pages=pages,
+                duplicates=duplicates,
+            )
+            windows.record_schema_change(
+                conn, entity.source, entity.name, batch_date, sorted(drift.added), sorted(drift.removed)
+            )
         conn.execute("select pg_advisory_unlock(hashtext(%s))", [f"salesdw.extract.{label}"])
     if duplicates:
-        log.warning("%s %s: %d record(s) were sent more than once; kept once (the last)", label, batch_date,
-                    duplicates)
-    log.info("%s %s: %d records, %d deletions in %d pages -> %s", label, batch_date, records.count,
-             deletions.count, pages, records.target)
+        log.warning("%s %s: %d record(s) were sent more than once; kept once (the last)", label, batch_date, duplicates)
+    log.info(
+        "%s %s: %d records, %d deletions in %d pages -> %s",
+        label,
+        batch_date,
+        records.count,
+        deletions.count,
+        pages,
+        records.target,
+    )
     return ExtractResult(
-        source=entity.source, entity=entity.name, batch_date=batch_date,
-        window_start=_utc(window.start) if window.start else None, window_end=_utc(window.end), window_reused=window.reused, path=records.target, deleted_path=deletions.target,
-        records=records.count, deleted=deletions.count, pages=pages, duplicates=duplicates,
-        added_fields=sorted(drift.added), removed_fields=sorted(drift.removed),
+        source=entity.source,
+        entity=entity.name,
+        batch_date=batch_date,
+        window_start=_utc(window.start) if window.start else None,
+        window_end=_utc(window.end),
+        window_reused=window.reused,
+        path=records.target,
+        deleted_path=deletions.target,
+        records=records.count,
+        deleted=deletions.count,
+        pages=pages,
+        duplicates=duplicates,
+        added_fields=sorted(drift.added),
+        removed_fields=sorted(drift.removed),
     )
 
 
@@ -411,15 +464,23 @@ class _Drift:
             log.warning(
                 "%s.%s: the API's records changed shape at %s: new field(s) %s, missing field(s) %s; "
                 "loading the columns in sources.yml (recorded in audit.schema_changes)",
-                self.entity.source, self.entity.name, url, sorted(added) or "none", sorted(removed) or "none",
+                self.entity.source,
+                self.entity.name,
+                url,
+                sorted(added) or "none",
+                sorted(removed) or "none",
             )
 
 
-def extract_source(source: str, base_url: str, token: str, interval_start: datetime, interval_end: datetime,
-                   **kwargs) -> list[ExtractResult]:
+def extract_source(
+    source: str, base_url: str, token: str, interval_start: datetime, interval_end: datetime, **kwargs
+) -> list[ExtractResult]:
     """Every entity of an API source, one after the other (same keyword arguments as extract_entity)."""
-    return [extract_entity(e, base_url, token, interval_start, interval_end, **kwargs)
-            for e in config.entities_of(source) if e.delivery == "api"]
+    return [
+        extract_entity(e, base_url, token, interval_start, interval_end, **kwargs)
+        for e in config.entities_of(source)
+        if e.delivery == "api"
+    ]
 
 
 def api_connection(conn_id: str) -> tuple[str, str]:

@@ -62,10 +62,13 @@ def _apis() -> dict[str, Api]:
         if src.get("delivery") != "api" or not style:
             continue
         if style.get("pagination") not in (CURSOR, PAGE) or not str(style.get("prefix", "")).startswith("/"):
-            raise ValueError(f"{paths.SOURCES_FILE}: source {name!r}: expected api: {{prefix: /path, pagination: "
-                             f"{CURSOR}|{PAGE}}}, got {style!r}")
-        apis[name] = Api(name, style["prefix"].rstrip("/"), style["pagination"],
-                         src.get("connection_id", f"{name}_api"))
+            raise ValueError(
+                f"{paths.SOURCES_FILE}: source {name!r}: expected api: {{prefix: /path, pagination: "
+                f"{CURSOR}|{PAGE}}}, got {style!r}"
+            )
+        apis[name] = Api(
+            name, style["prefix"].rstrip("/"), style["pagination"], src.get("connection_id", f"{name}_api")
+        )
     return apis
 
 

@@ -112,8 +112,16 @@ def drop_files(entity: Entity, day: date, drop_dir: Path) -> list[Path]:
     return sorted(p for p in folder.glob(f"{stem}.*") if p.suffix.lower() in SUFFIXES and p.is_file())
 
 
-def extract_files(entity: Entity, day: date, *, warehouse_url: str, drop_dir: Path | None = None,
-                  landing: Path | None = None, archive_dir: Path | None = None, force: bool = False) -> FileExtractResult:
+def extract_files(
+    entity: Entity,
+    day: date,
+    *,
+    warehouse_url: str,
+    drop_dir: Path | None = None,
+    landing: Path | None = None,
+    archive_dir: Path | None = None,
+    force: bool = False,
+) -> FileExtractResult:
     import psycopg
 
     drop_dir = drop_dir or paths.DROP_DIR
@@ -124,7 +132,8 @@ def extract_files(entity: Entity, day: date, *, warehouse_url: str, drop_dir: Pa
     if len(found) > 1:
         raise DropFolderError(
             f"{entity.source}.{entity.name}: {len(found)} exports for {day} in {drop_dir / entity.source}: "
-            + ", ".join(p.name for p in found) + "; expected one (remove the wrong one and rerun)"
+            + ", ".join(p.name for p in found)
+            + "; expected one (remove the wrong one and rerun)"
         )
     if not found:
         if target.is_file():
@@ -161,7 +170,8 @@ def extract_files(entity: Entity, day: date, *, warehouse_url: str, drop_dir: Pa
         size = src.stat().st_size
         shutil.move(src, archived)
         conn.execute(
-            "insert into audit.extracted_files (source, entity, batch_date, file_name, sha256, bytes, encoding, archived_to)"
+            "insert into audit.extracted_files"
+            " (source, entity, batch_date, file_name, sha256, bytes, encoding, archived_to)"
             " values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (source, entity, sha256) do update set"
             " batch_date = excluded.batch_date, archived_to = excluded.archived_to, extracted_at = now()",
             [entity.source, entity.name, day, src.name, sha, size, encoding, str(archived)],

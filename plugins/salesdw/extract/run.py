@@ -24,19 +24,28 @@ def _drop_dir(conn_id: str) -> Path:
     return Path(extra["path"]) if extra.get("path") else paths.DROP_DIR
 
 
-def extract_for_interval(source: str, name: str, interval_start: datetime, interval_end: datetime, *,
-                         warehouse_url: str) -> dict:
+def extract_for_interval(
+    source: str, name: str, interval_start: datetime, interval_end: datetime, *, warehouse_url: str
+) -> dict:
     """Land the entity's feed for the interval; returns {entity, path, ...} for the load step."""
     entity = config.entity(source, name)
     if entity.delivery == "api":
         from salesdw.extract.api import api_connection, extract_entity
 
         base_url, token = api_connection(entity.connection_id)
-        result = extract_entity(entity, base_url, token, interval_start, interval_end,
-                                warehouse_url=warehouse_url, connection_id=entity.connection_id)
+        result = extract_entity(
+            entity,
+            base_url,
+            token,
+            interval_start,
+            interval_end,
+            warehouse_url=warehouse_url,
+            connection_id=entity.connection_id,
+        )
         return result.to_dict()
     from salesdw.extract.files import extract_files
 
-    result = extract_files(entity, interval_start.date(), warehouse_url=warehouse_url,
-                           drop_dir=_drop_dir(entity.connection_id))
+    result = extract_files(
+        entity, interval_start.date(), warehouse_url=warehouse_url, drop_dir=_drop_dir(entity.connection_id)
+    )
     return {"source": source, **result.__dict__}

@@ -72,8 +72,9 @@ def watermark(conn: Connection, source: str, entity: str) -> datetime | None:
     return row[0]
 
 
-def plan_window(conn: Connection, source: str, entity: str, batch_date: date, interval_start: datetime,
-                interval_end: datetime) -> Window:
+def plan_window(
+    conn: Connection, source: str, entity: str, batch_date: date, interval_start: datetime, interval_end: datetime
+) -> Window:
     """The window to extract for `batch_date` (see the module docstring)."""
     recorded = conn.execute(
         "select window_start, window_end from audit.extract_windows"
@@ -90,8 +91,18 @@ def plan_window(conn: Connection, source: str, entity: str, batch_date: date, in
     return Window(interval_start, interval_end, reused=False, catch_up=False)
 
 
-def record_window(conn: Connection, source: str, entity: str, batch_date: date, window: Window, *, records: int,
-                  deleted: int, pages: int, duplicates: int) -> None:
+def record_window(
+    conn: Connection,
+    source: str,
+    entity: str,
+    batch_date: date,
+    window: Window,
+    *,
+    records: int,
+    deleted: int,
+    pages: int,
+    duplicates: int,
+) -> None:
     conn.execute(
         "insert into audit.extract_windows (source, entity, batch_date, window_start, window_end, records,"
         " deleted, pages, duplicates, extracted_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
@@ -102,8 +113,9 @@ def record_window(conn: Connection, source: str, entity: str, batch_date: date, 
     )
 
 
-def record_schema_change(conn: Connection, source: str, entity: str, batch_date: date, added: list[str],
-                         removed: list[str]) -> None:
+def record_schema_change(
+    conn: Connection, source: str, entity: str, batch_date: date, added: list[str], removed: list[str]
+) -> None:
     """What this extraction of the batch saw (a rerun replaces what an earlier one recorded)."""
     conn.execute(
         "delete from audit.schema_changes where source = %s and entity = %s and batch_date = %s",

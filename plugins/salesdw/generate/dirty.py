@@ -63,8 +63,12 @@ class Planter:
             out.append(row)
             if self.rate and self.rng.random() < self.rate:
                 if self.rng.random() < 0.5:
-                    out.append({"__raw__": ",".join(str(row.get(c) or "") for c in entity.columns[:3]),
-                                PLANTED_KEY: "malformed"})
+                    out.append(
+                        {
+                            "__raw__": ",".join(str(row.get(c) or "") for c in entity.columns[:3]),
+                            PLANTED_KEY: "malformed",
+                        }
+                    )
                 else:
                     out.append(dict(row, **{PLANTED_KEY: "duplicate_key"}))
         return out

@@ -75,8 +75,14 @@ def write_source_state(world, root: Path) -> None:
         tmp = folder / f"{entity.name}.jsonl.part"
         with tmp.open("w", encoding="utf-8") as out:
             for ts, _, op, record in events:
-                out.write(json.dumps({"visible_at": ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "op": op, "record": record},
-                                     ensure_ascii=False, default=_json_default) + "\n")
+                out.write(
+                    json.dumps(
+                        {"visible_at": ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "op": op, "record": record},
+                        ensure_ascii=False,
+                        default=_json_default,
+                    )
+                    + "\n"
+                )
         shutil.move(tmp, folder / f"{entity.name}.jsonl")
 
 
@@ -116,7 +122,10 @@ def _write_feed(path: Path, entity, rows, *, encoding: str = "utf-8", excel: boo
     else:
         with tmp.open("w", encoding="utf-8") as out:
             for row in rows:
-                out.write(json.dumps({c: row.get(c) for c in entity.columns}, ensure_ascii=False, default=_json_default) + "\n")
+                out.write(
+                    json.dumps({c: row.get(c) for c in entity.columns}, ensure_ascii=False, default=_json_default)
+                    + "\n"
+                )
     shutil.move(tmp, path)
 
 

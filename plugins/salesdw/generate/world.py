@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from faker import Faker
@@ -57,13 +57,13 @@ class World:
     @property
     def end(self) -> datetime:
         """The end of the last delivered day: feeds and source state stop here."""
-        return datetime.combine(self.start + timedelta(days=self.days), time(), timezone.utc)
+        return datetime.combine(self.start + timedelta(days=self.days), time(), UTC)
 
     @property
     def horizon_end(self) -> datetime:
         """The end of the simulated span: whole years past start, whatever `days` is."""
         years = max(1, -(-self.days // 365))
-        return datetime.combine(self.start + timedelta(days=365 * years), time(), timezone.utc)
+        return datetime.combine(self.start + timedelta(days=365 * years), time(), UTC)
 
     def add(self, entity: str, versions: list[Version]) -> None:
         shifted = [
@@ -97,7 +97,7 @@ class Simulation:
         self.text = LOCALE_TEXT[locale]
         self.scale = scale
         self.world = World(start=start, days=days, rng=random.Random(seed + 1))
-        self.history_start = datetime.combine(start - timedelta(days=history_days), time(), timezone.utc)
+        self.history_start = datetime.combine(start - timedelta(days=history_days), time(), UTC)
         self.span_days = history_days + (self.world.horizon_end.date() - start).days
 
     # -- helpers ---------------------------------------------------------------------------
@@ -201,7 +201,9 @@ class Simulation:
             versions = []
             for stage, ts in stages:
                 closed = stage in ("closed_won", "closed_lost")
-                versions.append((ts, base | {"stage": stage, "updated_at": _iso(ts), "closed_at": _iso(ts) if closed else None}))
+                versions.append(
+                    (ts, base | {"stage": stage, "updated_at": _iso(ts), "closed_at": _iso(ts) if closed else None})
+                )
             # a few open or lost deals are deleted in the CRM (duplicates, test records)
             deleted = None
             if stages[-1][0] != "closed_won" and self.rng.random() < DELETE_SHARE:
@@ -210,7 +212,12 @@ class Simulation:
             self.world.add("opportunities", versions)
             for stage, ts in stages:
                 history_seq += 1
-                row = {"history_id": f"H{history_seq:07d}", "opportunity_id": base["opportunity_id"], "stage": stage, "entered_at": _iso(ts)}
+                row = {
+                    "history_id": f"H{history_seq:07d}",
+                    "opportunity_id": base["opportunity_id"],
+                    "stage": stage,
+                    "entered_at": _iso(ts),
+                }
                 self.world.add("opportunity_stage_history", [(ts, row)] + ([(deleted, None)] if deleted else []))
             if stages[-1][0] == "closed_won":
                 self.invoice(base, stages[-1][1])
@@ -236,7 +243,7 @@ class Simulation:
         if invoice_ts >= self.world.horizon_end or self.rng.random() > 0.9:
             return  # never paid (yet)
         gross = amount + tax
-        due_ts = datetime.combine(due, time(), timezone.utc)
+        due_ts = datetime.combine(due, time(), UTC)
         parts = [gross] if self.rng.random() > 0.15 else [_money(gross / 2), gross - _money(gross / 2)]
         paid = max(invoice_ts, self._after(due_ts, -24 * 20, 24 * 30))
         for part in parts:
@@ -258,7 +265,7 @@ class Simulation:
         last = (self.world.horizon_end - timedelta(seconds=1)).date()
         n = 0
         while month <= last:
-            set_at = datetime.combine(month - timedelta(days=10), time(9), timezone.utc)
+            set_at = datetime.combine(month - timedelta(days=10), time(9), UTC)
             for rep in self.rep_list:
                 for line in PRODUCT_LINES:
                     n += 1
@@ -294,7 +301,11 @@ class Simulation:
                 "resolved_at": None,
                 "updated_at": _iso(opened),
             }
-            pending = ticket | {"status": "pending", "first_response_at": _iso(responded), "updated_at": _iso(responded)}
+            pending = ticket | {
+                "status": "pending",
+                "first_response_at": _iso(responded),
+                "updated_at": _iso(responded),
+            }
             solved = pending | {"status": "solved", "resolved_at": _iso(resolved), "updated_at": _iso(resolved)}
             self.world.add("tickets", [(opened, ticket), (responded, pending), (resolved, solved)])
             if resolved < self.world.horizon_end and self.rng.random() < 0.5:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from psycopg import Connection, sql
@@ -38,7 +38,7 @@ class BatchResult:
 def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) -> BatchResult:
     """Load `path` into raw.<source>__<entity> as the batch for `batch_date`; commits on success."""
     batch_id = str(uuid.uuid4())
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     table = sql.Identifier(entity.raw_table)
     read = loaded = rejected = 0
     try:
@@ -59,27 +59,40 @@ def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) ->
             )
             rejects = _copy_incoming(conn, entity, path, batch_id, batch_date)
             read = rejects + conn.execute("select count(*) from _incoming").fetchone()[0]
-            ident = {"table": table, "cols": sql.SQL(", ").join(map(sql.Identifier, entity.columns)),
-                     "pk": sql.Identifier(entity.primary_key), "reason": reject_reason(entity)}
+            ident = {
+                "table": table,
+                "cols": sql.SQL(", ").join(map(sql.Identifier, entity.columns)),
+                "pk": sql.Identifier(entity.primary_key),
+                "reason": reject_reason(entity),
+            }
             # only the broken rows are materialised; the good ones go straight on to raw
-            conn.execute(sql.SQL(
-                "create temp table _bad on commit drop as select _seq, _reason from ("
-                " select _seq, {reason} as _reason from ("
-                "  select i.*, case when i._seq > d._first then 2 else 1 end as _dup from _incoming i left join ("
-                "   select {pk} as _key, min(_seq) as _first from _incoming group by {pk} having count(*) > 1"
-                "  ) d on i.{pk} = d._key) i"
-                ") c where _reason is not null"
-            ).format(**ident))
-            rejects += conn.execute(sql.SQL(
-                "insert into raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
-                " select %s, %s, %s, %s, coalesce(r._origin, %s || ':' || (r._seq + 1)), row_to_json(r)::text, b._reason"
-                " from (select {cols}, _origin, _seq from _incoming) r join _bad b using (_seq)"
-            ).format(**ident), [batch_id, batch_date, entity.source, entity.name, str(path)]).rowcount
-            loaded = conn.execute(sql.SQL(
-                "insert into raw.{table} ({cols}, _batch_id, _batch_date, _loaded_at, _origin)"
-                " select {cols}, %s, %s, %s, coalesce(_origin, %s || ':' || (_seq + 1)) from _incoming i"
-                " where not exists (select from _bad b where b._seq = i._seq)"
-            ).format(**ident), [batch_id, batch_date, started, str(path)]).rowcount
+            conn.execute(
+                sql.SQL(
+                    "create temp table _bad on commit drop as select _seq, _reason from ("
+                    " select _seq, {reason} as _reason from ("
+                    "  select i.*, case when i._seq > d._first then 2 else 1 end as _dup from _incoming i left join ("
+                    "   select {pk} as _key, min(_seq) as _first from _incoming group by {pk} having count(*) > 1"
+                    "  ) d on i.{pk} = d._key) i"
+                    ") c where _reason is not null"
+                ).format(**ident)
+            )
+            rejects += conn.execute(
+                sql.SQL(
+                    "insert into raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
+                    " select %s, %s, %s, %s, coalesce(r._origin, %s || ':' || (r._seq + 1)),"
+                    " row_to_json(r)::text, b._reason"
+                    " from (select {cols}, _origin, _seq from _incoming) r join _bad b using (_seq)"
+                ).format(**ident),
+                [batch_id, batch_date, entity.source, entity.name, str(path)],
+            ).rowcount
+            loaded = conn.execute(
+                sql.SQL(
+                    "insert into raw.{table} ({cols}, _batch_id, _batch_date, _loaded_at, _origin)"
+                    " select {cols}, %s, %s, %s, coalesce(_origin, %s || ':' || (_seq + 1)) from _incoming i"
+                    " where not exists (select from _bad b where b._seq = i._seq)"
+                ).format(**ident),
+                [batch_id, batch_date, started, str(path)],
+            ).rowcount
             rejected = rejects
             conn.execute(
                 "insert into audit.load_batches (batch_id, source, entity, batch_date, origin, status, rows_read,"
@@ -97,8 +110,11 @@ def _copy_incoming(conn: Connection, entity: Entity, path: Path, batch_id: str, 
     """Stream the file's records into temp table _incoming; returns how many were rejected as
     unparseable (those go straight to raw._rejected)."""
     columns = [sql.SQL("{} text").format(sql.Identifier(c)) for c in entity.columns]
-    conn.execute(sql.SQL("create temp table _incoming ({}, _origin text, _seq bigserial) on commit drop").format(
-        sql.SQL(", ").join(columns)))
+    conn.execute(
+        sql.SQL("create temp table _incoming ({}, _origin text, _seq bigserial) on commit drop").format(
+            sql.SQL(", ").join(columns)
+        )
+    )
     if entity.format == "csv" and _copy_csv_natively(conn, entity, path):
         return 0
     rejects: list[tuple] = []
@@ -110,9 +126,12 @@ def _copy_incoming(conn: Connection, entity: Entity, path: Path, batch_id: str, 
             else:
                 copy.write_row((*values, origin))
     if rejects:  # rare by nature, so kept in memory until here
-        with conn.cursor() as cur, cur.copy(
-            "copy raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason) from stdin"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "copy raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason) from stdin"
+            ) as copy,
+        ):
             for origin, raw_text, reason in rejects:
                 copy.write_row((batch_id, batch_date, entity.source, entity.name, origin, raw_text, reason))
     return len(rejects)
@@ -139,13 +158,18 @@ def _copy_csv_natively(conn: Connection, entity: Entity, path: Path) -> bool:
     for column in extra:
         conn.execute(sql.SQL("alter table _incoming add column {} text").format(sql.Identifier(column)))
     statement = sql.SQL("copy _incoming ({}) from stdin (format csv, header true)").format(
-        sql.SQL(", ").join(map(sql.Identifier, header)))
+        sql.SQL(", ").join(map(sql.Identifier, header))
+    )
     try:
         with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy, path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 copy.write(chunk)
-    except (psycopg.errors.BadCopyFileFormat, psycopg.errors.InvalidTextRepresentation,
-            psycopg.errors.CharacterNotInRepertoire, psycopg.errors.UntranslatableCharacter):
+    except (
+        psycopg.errors.BadCopyFileFormat,
+        psycopg.errors.InvalidTextRepresentation,
+        psycopg.errors.CharacterNotInRepertoire,
+        psycopg.errors.UntranslatableCharacter,
+    ):
         for column in extra:
             conn.execute(sql.SQL("alter table _incoming drop column {}").format(sql.Identifier(column)))
         return False

@@ -20,32 +20,46 @@ def reject_reason(entity: Entity) -> sql.Composable:
         (
             sql.SQL("_dup > 1"),
             sql.SQL("{} || {} || {}").format(
-                sql.Literal(f"duplicate key {entity.primary_key} = "), pk,
+                sql.Literal(f"duplicate key {entity.primary_key} = "),
+                pk,
                 sql.Literal(" in this batch (the first occurrence is loaded)"),
             ),
         ),
     ]
     for column, type_name in entity.types:
         col = sql.Identifier(column)
-        rules.append((
-            sql.SQL("{col} is not null and not pg_input_is_valid({col}, {type})").format(col=col, type=sql.Literal(type_name)),
-            sql.SQL("{} || quote_literal({}) || {}").format(
-                sql.Literal(f"{column}: "), col, sql.Literal(f" is not a valid {type_name}")),
-        ))
+        rules.append(
+            (
+                sql.SQL("{col} is not null and not pg_input_is_valid({col}, {type})").format(
+                    col=col, type=sql.Literal(type_name)
+                ),
+                sql.SQL("{} || quote_literal({}) || {}").format(
+                    sql.Literal(f"{column}: "), col, sql.Literal(f" is not a valid {type_name}")
+                ),
+            )
+        )
     for column in entity.non_negative:
         col = sql.Identifier(column)
-        rules.append((
-            sql.SQL("cast({} as numeric) < 0").format(col),
-            sql.SQL("{} || {} || {}").format(sql.Literal(f"{column}: negative amount "), col, sql.Literal(" (expected >= 0)")),
-        ))
+        rules.append(
+            (
+                sql.SQL("cast({} as numeric) < 0").format(col),
+                sql.SQL("{} || {} || {}").format(
+                    sql.Literal(f"{column}: negative amount "), col, sql.Literal(" (expected >= 0)")
+                ),
+            )
+        )
     if entity.currency:
         col = sql.Identifier(entity.currency)
         accepted = sql.SQL(", ").join(map(sql.Literal, config.currencies()))
-        rules.append((
-            sql.SQL("{} is null or upper({}) not in ({})").format(col, col, accepted),
-            sql.SQL("{} || coalesce(quote_literal({}), 'NULL') || {}").format(
-                sql.Literal(f"{entity.currency}: unknown currency "), col,
-                sql.Literal(f" (expected one of {', '.join(config.currencies())})")),
-        ))
+        rules.append(
+            (
+                sql.SQL("{} is null or upper({}) not in ({})").format(col, col, accepted),
+                sql.SQL("{} || coalesce(quote_literal({}), 'NULL') || {}").format(
+                    sql.Literal(f"{entity.currency}: unknown currency "),
+                    col,
+                    sql.Literal(f" (expected one of {', '.join(config.currencies())})"),
+                ),
+            )
+        )
     whens = sql.SQL(" ").join(sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules)
     return sql.SQL("case {} end").format(whens)

@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from contextlib import contextmanager
 from urllib.parse import quote, unquote, urlsplit
 
 from salesdw import paths
@@ -36,8 +36,14 @@ def dbt_env(url: str) -> dict[str, str]:
 
 
 def dbt(args: list[str], url: str, **kwargs) -> subprocess.CompletedProcess:
-    cmd = [str(Path(sys.executable).parent / "dbt"), *args, "--project-dir", str(paths.DBT_PROJECT_DIR),
-           "--profiles-dir", str(paths.DBT_PROJECT_DIR)]
+    cmd = [
+        str(Path(sys.executable).parent / "dbt"),
+        *args,
+        "--project-dir",
+        str(paths.DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(paths.DBT_PROJECT_DIR),
+    ]
     return subprocess.run(cmd, env=dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
 
 MARTS = ("customer_lifetime_value", "sales_funnel", "target_attainment")
 
@@ -23,7 +27,9 @@ def mart_row_counts(conn: psycopg.Connection, schema: str = "marts") -> dict[str
     from psycopg import sql
 
     return {
-        mart: conn.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(mart))).fetchone()[0]
+        mart: conn.execute(
+            sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(mart))
+        ).fetchone()[0]
         for mart in MARTS
     }
 

@@ -50,8 +50,10 @@ def render(report: dict, url_hint: str) -> str:
     n, read, loaded, rejected, unreconciled = report["batches"]
     lines += [
         "",
-        f"  load batches: {n} ({read or 0:,} rows read = {loaded or 0:,} loaded + {rejected or 0:,} rejected;"
-        f" {unreconciled} unreconciled)",
+        (
+            f"  load batches: {n} ({read or 0:,} rows read = {loaded or 0:,} loaded + {rejected or 0:,} rejected;"
+            f" {unreconciled} unreconciled)"
+        ),
         "",
         f"  Great Expectations Data Docs: {paths.DATA_DOCS_DIR / 'index.html'}",
         f"  dbt docs:                     {paths.DBT_PROJECT_DIR / 'target' / 'index.html'}  (also `make docs`)",

@@ -56,14 +56,14 @@ def _context(data_docs_dir: Path):
     return context
 
 
-def validate_marts(url: str, data_interval: str, *, run_id: str | None = None, schema: str = "marts",
-                   data_docs_dir: Path | None = None) -> dict:
+def validate_marts(
+    url: str, data_interval: str, *, run_id: str | None = None, schema: str = "marts", data_docs_dir: Path | None = None
+) -> dict:
     """Run the marts checkpoint; record results; raise QualityGateError on a critical failure."""
     import great_expectations as gx
+    import psycopg
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
-
-    import psycopg
 
     data_docs_dir = data_docs_dir or paths.DATA_DOCS_DIR
     run_id = run_id or f"manual__{data_interval}"
@@ -75,14 +75,19 @@ def validate_marts(url: str, data_interval: str, *, run_id: str | None = None, s
         asset = source.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
         batch = asset.add_batch_definition_whole_table(name="whole_table")
         suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{schema}.{table}", expectations=expectations))
-        definitions.append(context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=f"{schema}.{table}", data=batch, suite=suite)))
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=f"{schema}_checkpoint",
-        validation_definitions=definitions,
-        actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[SITE])],
-        result_format="SUMMARY",
-    ))
+        definitions.append(
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=f"{schema}.{table}", data=batch, suite=suite)
+            )
+        )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{schema}_checkpoint",
+            validation_definitions=definitions,
+            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[SITE])],
+            result_format="SUMMARY",
+        )
+    )
     result = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
 
     rows, failures = [], []
@@ -93,19 +98,38 @@ def validate_marts(url: str, data_interval: str, *, run_id: str | None = None, s
             cfg = r.expectation_config
             kwargs = {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
             severity = severity_of(cfg.meta)
-            observed = {k: r.result.get(k) for k in ("observed_value", "unexpected_count", "partial_unexpected_list")
-                        if r.result.get(k) is not None}
-            rows.append((run_id, data_interval, suite_name, table, cfg.type, json.dumps(kwargs, default=str),
-                         severity, bool(r.success), json.dumps(observed, default=str)))
+            observed = {
+                k: r.result.get(k)
+                for k in ("observed_value", "unexpected_count", "partial_unexpected_list")
+                if r.result.get(k) is not None
+            }
+            rows.append(
+                (
+                    run_id,
+                    data_interval,
+                    suite_name,
+                    table,
+                    cfg.type,
+                    json.dumps(kwargs, default=str),
+                    severity,
+                    bool(r.success),
+                    json.dumps(observed, default=str),
+                )
+            )
             if not r.success:
-                failures.append((severity, f"{schema}.{table}: {cfg.type}({_kwargs_text(kwargs)}) "
-                                            f"observed {json.dumps(observed, default=str)}"))
+                message = (
+                    f"{schema}.{table}: {cfg.type}({_kwargs_text(kwargs)}) observed {json.dumps(observed, default=str)}"
+                )
+                failures.append((severity, message))
     with psycopg.connect(url) as conn:
         conn.execute(DQ_DDL)
         conn.execute("delete from audit.dq_results where run_id = %s and suite like %s", [run_id, f"{schema}.%"])
         with conn.cursor() as cur:
-            cur.executemany("insert into audit.dq_results (run_id, data_interval, suite, table_name, expectation,"
-                            " kwargs, severity, success, observed) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            cur.executemany(
+                "insert into audit.dq_results (run_id, data_interval, suite, table_name, expectation,"
+                " kwargs, severity, success, observed) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
     critical = [msg for sev, msg in failures if sev == CRITICAL]
     summary = {
         "run_id": run_id,

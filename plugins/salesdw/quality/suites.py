@@ -39,7 +39,12 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
             (gxe.ExpectCompoundColumnsToBeUnique(column_list=["stage", "entered_month"]), CRITICAL),
             (gxe.ExpectColumnValuesToBeInSet(column="stage", value_set=FUNNEL_STAGES), CRITICAL),
             # of the opportunities that entered a stage, no more can advance than entered
-            (gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="entered_count", column_B="advanced_count", or_equal=True), CRITICAL),
+            (
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="entered_count", column_B="advanced_count", or_equal=True
+                ),
+                CRITICAL,
+            ),
             (gxe.ExpectColumnValuesToBeBetween(column="conversion_rate", min_value=0, max_value=1), CRITICAL),
         ),
         "target_attainment": _suite(

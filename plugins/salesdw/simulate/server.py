@@ -52,8 +52,9 @@ class SourcesServer(ThreadingHTTPServer):
     daemon_threads = True  # a slow answer never holds up shutdown
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: dict[tuple[str, str], EntityState], token: str,
-                 faults: Faults) -> None:
+    def __init__(
+        self, address: tuple[str, int], state: dict[tuple[str, str], EntityState], token: str, faults: Faults
+    ) -> None:
         self.state = state
         self.token = token
         self.faults = faults
@@ -108,8 +109,9 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes, content_type: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -168,7 +170,9 @@ class Handler(BaseHTTPRequestHandler):
             state = self.server.state.get((api.source, parts[2]))
             if state is None:
                 known = ", ".join(e for s, e in self.server.state if s == api.source)
-                raise ApiError(404, "not_found", f"no such entity {parts[2]!r} in /{api.prefix.strip('/')} (known: {known})")
+                raise ApiError(
+                    404, "not_found", f"no such entity {parts[2]!r} in /{api.prefix.strip('/')} (known: {known})"
+                )
             self._listing(api, state, len(parts) == 4, parse_qs(url.query), token, url.path)
         except ApiError as exc:
             self._error(exc)
@@ -197,8 +201,7 @@ class Handler(BaseHTTPRequestHandler):
         wait = self.server.faults.rate_limited(token)
         decision = self.server.faults.next_request()
         if wait is not None:
-            raise ApiError(429, "rate_limited", f"too many requests: retry after {wait} s",
-                           {"Retry-After": str(wait)})
+            raise ApiError(429, "rate_limited", f"too many requests: retry after {wait} s", {"Retry-After": str(wait)})
         if decision.slow:
             log.info("request %d: slow answer (%.1f s)", decision.number, decision.slow)
             time.sleep(decision.slow)
@@ -277,11 +280,17 @@ class Handler(BaseHTTPRequestHandler):
             next_cursor = _encode_cursor(
                 {"e": listing, "s": since, "b": before, "a": list(orders[end - 1]), "p": page_no + 1, "l": end - start}
             )
-        return (b'{"records": [' + self._items(changes[start:end], deleted) + b'], "next_cursor": '
-                + json.dumps(next_cursor).encode() + b"}")
+        return (
+            b'{"records": ['
+            + self._items(changes[start:end], deleted)
+            + b'], "next_cursor": '
+            + json.dumps(next_cursor).encode()
+            + b"}"
+        )
 
-    def _numbered_page(self, api: Api, state: EntityState, deleted: bool, query: dict, token: str, path: str,
-                       decision: Decision) -> bytes:
+    def _numbered_page(
+        self, api: Api, state: EntityState, deleted: bool, query: dict, token: str, path: str, decision: Decision
+    ) -> bytes:
         since, before = self._window(query)
         page = self._int(query, "page", 1)
         per_page = self._int(query, "per_page", *PAGE_LIMIT)
@@ -294,13 +303,23 @@ class Handler(BaseHTTPRequestHandler):
         end = min(len(changes), start + per_page)
         next_page = None
         if end < len(changes):
-            params = {"modified_since": format_ts(since) if since is not None else None,
-                      "modified_before": format_ts(before) if before is not None else None,
-                      "page": page + 1, "per_page": per_page}
+            params = {
+                "modified_since": format_ts(since) if since is not None else None,
+                "modified_before": format_ts(before) if before is not None else None,
+                "page": page + 1,
+                "per_page": per_page,
+            }
             host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
             next_page = f"http://{host}{path}?" + urlencode({k: v for k, v in params.items() if v is not None})
-        return (b'{"results": [' + self._items(changes[start:end], deleted) + b'], "next_page": '
-                + json.dumps(next_page).encode() + b', "count": ' + str(len(changes)).encode() + b"}")
+        return (
+            b'{"results": ['
+            + self._items(changes[start:end], deleted)
+            + b'], "next_page": '
+            + json.dumps(next_page).encode()
+            + b', "count": '
+            + str(len(changes)).encode()
+            + b"}"
+        )
 
 
 def _encode_cursor(data: dict) -> str:
@@ -337,8 +356,9 @@ def resolve_token(state_dir: Path, token: str | None = None, *, echo=print) -> s
     return path.read_text().strip()
 
 
-def make_server(state_dir: Path | dict, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
-                **faults) -> SourcesServer:
+def make_server(
+    state_dir: Path | dict, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **faults
+) -> SourcesServer:
     """A server (not yet serving) over the state in `state_dir` (or already loaded state)."""
     if host not in LOOPBACK:
         raise ValueError(f"the simulated sources bind to 127.0.0.1 only, not {host!r}")
@@ -346,36 +366,61 @@ def make_server(state_dir: Path | dict, host: str = "127.0.0.1", port: int = DEF
     return SourcesServer((host, port), state, token or secrets.token_urlsafe(32), Faults(**faults))
 
 
-def start_in_thread(state_dir: Path, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                    **faults) -> tuple[SourcesServer, str]:
+def start_in_thread(
+    state_dir: Path, host: str = "127.0.0.1", port: int = 0, token: str | None = None, **faults
+) -> tuple[SourcesServer, str]:
     """A running server in a daemon thread and its base URL (port 0: any free port); `server.stop()`
     ends it. Without `token` a random one is made (`server.token`). `faults`: FaultConfig fields."""
     server = make_server(state_dir, host, port, token, **faults)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     name=f"salesdw-sources:{server.server_address[1]}", daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"salesdw-sources:{server.server_address[1]}",
+        daemon=True,
+    ).start()
     return server, server.base_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", type=Path, default=paths.SOURCE_STATE_DIR,
-                        help="the source systems' state, written by `salesdw generate` (default %(default)s)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=paths.SOURCE_STATE_DIR,
+        help="the source systems' state, written by `salesdw generate` (default %(default)s)",
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default %(default)s)")
-    parser.add_argument("--token", default=None,
-                        help=f"the API token clients must send as `Authorization: Bearer`; default ${TOKEN_ENV}, "
-                             f"else one generated once into <state dir>/{TOKEN_FILE}")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"the API token clients must send as `Authorization: Bearer`; default ${TOKEN_ENV}, "
+        f"else one generated once into <state dir>/{TOKEN_FILE}",
+    )
     limits = parser.add_argument_group("rate limit")
-    limits.add_argument("--rate-limit", type=float, default=20.0,
-                        help="requests per second per token, 0 = unlimited (default %(default)s)")
+    limits.add_argument(
+        "--rate-limit",
+        type=float,
+        default=20.0,
+        help="requests per second per token, 0 = unlimited (default %(default)s)",
+    )
     limits.add_argument("--rate-burst", type=int, default=0, help="requests allowed at once (default: the rate)")
     faults = parser.add_argument_group("faults", "also changeable at run time: POST /_admin/faults {json}")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 500/502/503")
     faults.add_argument("--slow-rate", type=float, default=0.0, help="share of requests answered late")
     faults.add_argument("--slow-seconds", type=float, default=5.0, help="how late (default %(default)s s)")
-    faults.add_argument("--duplicate-rate", type=float, default=0.0,
-                        help="share of next-page requests answered with the previous page again")
+    faults.add_argument(
+        "--duplicate-rate",
+        type=float,
+        default=0.0,
+        help="share of next-page requests answered with the previous page again",
+    )
     faults.add_argument("--seed", type=int, default=None, help="seed of the random faults (default: unseeded)")
-    faults.add_argument("--fault-at", action="append", default=[], metavar="K=FAULT",
-                        help=f"fail exactly the K-th API request; FAULT is one of {', '.join(FAULT_KINDS)} (repeatable)")
+    faults.add_argument(
+        "--fault-at",
+        action="append",
+        default=[],
+        metavar="K=FAULT",
+        help=f"fail exactly the K-th API request; FAULT is one of {', '.join(FAULT_KINDS)} (repeatable)",
+    )
     faults.add_argument("--retry-after", type=int, default=1, help="Retry-After of a --fault-at 429 (seconds)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
 
@@ -387,9 +432,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         state = load_state(state_dir)
         faults = {
-            "error_rate": args.error_rate, "slow_rate": args.slow_rate, "slow_seconds": args.slow_seconds,
-            "duplicate_rate": args.duplicate_rate, "seed": args.seed, "script": parse_script(args.fault_at),
-            "retry_after": args.retry_after, "rate_limit": args.rate_limit, "rate_burst": args.rate_burst,
+            "error_rate": args.error_rate,
+            "slow_rate": args.slow_rate,
+            "slow_seconds": args.slow_seconds,
+            "duplicate_rate": args.duplicate_rate,
+            "seed": args.seed,
+            "script": parse_script(args.fault_at),
+            "retry_after": args.retry_after,
+            "rate_limit": args.rate_limit,
+            "rate_burst": args.rate_burst,
         }
         server = make_server(state, "127.0.0.1", args.port, resolve_token(state_dir, args.token), **faults)
     except StateError as exc:

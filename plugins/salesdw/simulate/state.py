@@ -135,10 +135,9 @@ def load_state(state_dir: Path) -> dict[tuple[str, str], EntityState]:
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
         raise StateError(f"no source state in {state_dir}: write it with `salesdw generate`")
-    found = {
-        (e.source, e.name): load_entity(e, state_dir / e.source / f"{e.name}.jsonl") for e in api_entities()
-    }
+    found = {(e.source, e.name): load_entity(e, state_dir / e.source / f"{e.name}.jsonl") for e in api_entities()}
     if not any(s.changes for s in found.values()):
-        raise StateError(f"no source state in {state_dir} (expected <source>/<entity>.jsonl files): "
-                         "write it with `salesdw generate`")
+        raise StateError(
+            f"no source state in {state_dir} (expected <source>/<entity>.jsonl files): write it with `salesdw generate`"
+        )
     return found

@@ -138,12 +138,16 @@ class EmbeddedPostgres:
         self._run(
             [
                 str(_bin_dir() / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", DB_USER,
-                "--pwfile", str(pw_file),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                DB_USER,
+                "--pwfile",
+                str(pw_file),
                 "--auth-host=scram-sha-256",
                 "--auth-local=peer",
-                "-E", "UTF8",
+                "-E",
+                "UTF8",
                 "--locale=C.UTF-8",
             ],
             "initdb",
@@ -160,8 +164,19 @@ class EmbeddedPostgres:
         self._prepare_owner()
         options = f"-p {self.port} -h 127.0.0.1 -k {self.run_dir}"
         self._run(
-            [str(_bin_dir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data_dir),
-             "-l", str(self.log_file), "-o", options],
+            [
+                str(_bin_dir() / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+            ],
             f"start on 127.0.0.1:{self.port}",
         )
         self.ensure_database(DB_NAME)
