@@ -22,7 +22,8 @@ Every night, for the day that just ended (the run's data interval):
    task per entity): the CRM and service-desk REST APIs (connections `crm_api`,
    `service_desk_api`), the ERP's CSV/XLSX exports from its drop folder (`finance_files`);
 2. **load** each into `raw.<source>__<entity>` with COPY, one replaceable batch per entity and day
-   (`audit.load_batches` reconciles rows read = loaded + rejected; rejects land in `raw._rejected`);
+   (`audit.load_batches` reconciles rows read = loaded + rejected; rejects land in `raw._rejected`),
+   then **check_references**: records whose parent was never delivered wait in quarantine;
 3. **dbt build** staging → intermediate → marts (one task per model, its tests inside it);
 4. **validate** the marts with Great Expectations (results in Data Docs);
 5. **publish**: record what BI can read in `audit.publications`.
@@ -106,6 +107,17 @@ def sales_nightly():
 
         loaded.append(land())
 
+    @task
+    def check_references(feed_day: str) -> dict:
+        """Quarantine the day's records whose parent was never delivered; readmit earlier orphans
+        whose parent has landed since (sources.yml `references`)."""
+        from datetime import date
+
+        from salesdw.load.references import check_references as run_checks
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+
+        return run_checks(warehouse_url_from_airflow(), date.fromisoformat(feed_day))
+
     dbt_build = DbtTaskGroup(
         group_id="dbt_build",
         project_config=ProjectConfig(
@@ -145,7 +157,7 @@ def sales_nightly():
         return record(warehouse_url_from_airflow(), feed_day, run_id=run_id, validation=validation)
 
     validation = validate_marts(FEED_DAY)
-    loaded >> dbt_build >> validation
+    loaded >> check_references(FEED_DAY) >> dbt_build >> validation
     publish(FEED_DAY, validation)
 
 

@@ -131,29 +131,48 @@ def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db):
 def test_every_planted_bad_record_is_rejected_with_a_reason(tmp_path, fresh_db):
     import json
 
-    counts = generate(start=DAY, days=2, scale=0.02, seed=12, data_dir=tmp_path, landing_files=True, dirty=0.03)
+    from salesdw.load.references import check_references
+
+    counts = generate(start=DAY, days=2, scale=0.02, seed=12, data_dir=tmp_path, landing_files=True, dirty=0.05)
     planted = json.loads((tmp_path / "planted.json").read_text())
     assert sum(sum(kinds.values()) for kinds in planted.values()) >= 20
     assert {k for kinds in planted.values() for k in kinds} == {
         "wrong_type",
         "negative_amount",
         "unknown_currency",
+        "orphan_reference",
         "malformed",
         "duplicate_key",
     }
     for day in (DAY, date(2026, 1, 2)):
         for source in config.sources():
             load_source(source, day, url=fresh_db, landing=tmp_path / "landing")
+        check_references(fresh_db, day)
     with psycopg.connect(fresh_db) as conn:
         rejected = dict(
-            conn.execute("select source || '__' || entity, count(*) from raw._rejected group by 1").fetchall()
+            conn.execute(
+                "select source || '__' || entity, count(*) from raw._rejected"
+                " where reason not like 'orphan reference%' group by 1"
+            ).fetchall()
         )
+        orphans = conn.execute(
+            "select source || '__' || entity, reason from raw._rejected where reason like 'orphan%'"
+        ).fetchall()
+        parents_rejected = {r for (r,) in conn.execute("select raw_text from raw._rejected")}
         loaded, read = conn.execute(
             "select sum(rows_loaded), sum(rows_read) from audit.load_batches where status = 'loaded'"
         ).fetchone()
         assert conn.execute("select count(*) from raw._rejected where reason is null or reason = ''").fetchone()[0] == 0
-    assert rejected == {table: sum(kinds.values()) for table, kinds in planted.items()}
-    assert read == sum(counts.values()) and loaded == read - sum(rejected.values())
+    planted_orphans = {t: kinds.pop("orphan_reference", 0) for t, kinds in planted.items()}
+    assert rejected == {table: sum(kinds.values()) for table, kinds in planted.items() if sum(kinds.values())}
+    # every planted orphan is quarantined; any other orphan's parent is itself among the rejected
+    fake = [r for _, r in orphans if "99999" in r or "9999'" in r]
+    assert len(fake) >= sum(planted_orphans.values())
+    for _, reason in orphans:
+        if reason not in fake:
+            key = reason.split("'")[1]
+            assert any(key in text for text in parents_rejected), reason
+    assert read == sum(counts.values()) and loaded == read - len(orphans) - sum(rejected.values())
 
 
 def test_csv_with_an_extra_column_loads_the_declared_ones(tmp_path, fresh_db):
@@ -187,7 +206,5 @@ def test_an_api_deleted_listing_lands_in_its_own_raw_table(tmp_path, fresh_db):
         ).fetchall()
         reason = conn.execute("select reason from raw._rejected").fetchone()[0]
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
-    assert rows[0][:2] == ("O1", "2026-01-01T10:00:00Z") and rows[0][2].startswith(
-        "GET /deleted page 1"
-    )
+    assert rows[0][:2] == ("O1", "2026-01-01T10:00:00Z") and rows[0][2].startswith("GET /deleted page 1")
     assert reason == "deleted_at: 'yesterday-ish' is not a valid timestamptz"

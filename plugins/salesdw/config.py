@@ -23,6 +23,7 @@ class Entity:
     types: tuple[tuple[str, str], ...] = ()
     non_negative: tuple[str, ...] = ()
     currency: str | None = None
+    references: tuple[tuple[str, str], ...] = ()  # (column, "source.entity")
 
     @property
     def raw_table(self) -> str:
@@ -62,6 +63,7 @@ def entities() -> tuple[Entity, ...]:
             types=tuple(ent.get("types", {}).items()),
             non_negative=tuple(ent.get("non_negative", ())),
             currency=ent.get("currency"),
+            references=tuple(ent.get("references", {}).items()),
         )
         for source, src in spec["sources"].items()
         for name, ent in src["entities"].items()

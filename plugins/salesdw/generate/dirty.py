@@ -1,7 +1,8 @@
 """Plant realistic bad records in the feeds (`salesdw generate --dirty RATE`).
 
 Each delivered record is spoiled with probability RATE, in a way the entity allows: a value of the
-wrong type, a negative amount, an unknown currency (any source); a malformed line or a duplicate
+wrong type, a negative amount, an unknown currency, a reference to a parent that does not exist
+(any source); a malformed line or a duplicate
 key (file exports only: an API always returns well-formed, unique records per page). Spoiled field
 values are set on the record's version itself, so the file feeds and the API state agree. What was
 planted is counted per raw table and kind, so tests can check every planted row was rejected.
@@ -41,6 +42,8 @@ class Planter:
             kinds.append("negative_amount")
         if entity.currency:
             kinds.append("unknown_currency")
+        if any(fields.get(column) for column, _ in entity.references):
+            kinds.append("orphan_reference")
         if not kinds:
             return fields
         kind = self.rng.choice(kinds)
@@ -51,8 +54,13 @@ class Planter:
         elif kind == "negative_amount":
             column = self.rng.choice(entity.non_negative)
             spoiled[column] = -abs(fields[column]) if fields[column] else -1
-        else:
+        elif kind == "unknown_currency":
             spoiled[entity.currency] = self.rng.choice(["XYZ", "RMB", "usd$"])
+        else:  # the same id shape, a number the parent never reaches: A00421 -> A99999
+            column = self.rng.choice([c for c, _ in entity.references if fields.get(c)])
+            value = str(fields[column])
+            prefix = value.rstrip("0123456789")
+            spoiled[column] = prefix + "9" * (len(value) - len(prefix))
         spoiled[PLANTED_KEY] = kind
         return spoiled
 

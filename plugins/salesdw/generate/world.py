@@ -42,6 +42,7 @@ TAX_RATE = Decimal("0.13")
 
 DELETE_SHARE = 0.01  # of open or lost opportunities deleted in the CRM later
 LATE_SHARE = 0.02  # of changes that reach the source's API or export a day or more late
+LATE_CREATION = {"payments", "surveys"}  # records nothing refers to: they may even be created late
 Version = tuple[datetime, dict | None]
 
 
@@ -66,9 +67,12 @@ class World:
         return datetime.combine(self.start + timedelta(days=365 * years), time(), UTC)
 
     def add(self, entity: str, versions: list[Version]) -> None:
-        shifted = [
+        # Changes may reach the API or export late. A creation only where nothing refers to the record
+        # (payments, surveys): a child never shows up before its parent in one source's own data.
+        first = 0 if entity in LATE_CREATION else 1
+        shifted = versions[:first] + [
             (ts + timedelta(hours=self.rng.uniform(24, 72)) if self.rng.random() < LATE_SHARE else ts, fields)
-            for ts, fields in versions
+            for ts, fields in versions[first:]
         ]
         # a late change shows up no later than the change after it: the source shows current state
         for i in range(len(shifted) - 2, -1, -1):

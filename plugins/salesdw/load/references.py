@@ -1,0 +1,111 @@
+"""Orphan references: quarantined until their parent arrives.
+
+A record whose reference (sources.yml `references`) points at a key its parent entity has never
+delivered moves from raw to raw._rejected with the reason. Parents can arrive late (another source
+system, or a parent the loader itself rejected and the source later corrects), so each night the
+quarantine is checked again first: an orphan whose parents have all landed since moves back into
+raw, under its original batch. Row moves update audit.load_batches, so rows_read = rows_loaded +
+rows_rejected keeps holding for every batch. Runs after all of a day's loads, before dbt.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from psycopg import Connection, sql
+
+from salesdw import config
+from salesdw.config import Entity
+
+ORPHAN = "orphan reference: "
+
+
+def _parent_exists(entity: Entity, column: str, target: str, alias: str) -> sql.Composable:
+    parent = config.entity(*target.split("."))
+    return sql.SQL("exists (select from raw.{parent} p where p.{pk} = {alias}.{col})").format(
+        parent=sql.Identifier(parent.raw_table),
+        pk=sql.Identifier(parent.primary_key),
+        alias=sql.Identifier(alias),
+        col=sql.Identifier(column),
+    )
+
+
+def _recount(conn: Connection, moved: list[tuple[str, int]], sign: int) -> None:
+    """Rows moved raw -> rejected (sign +1) or back (sign -1), per batch."""
+    for batch_id, n in moved:
+        conn.execute(
+            "update audit.load_batches set rows_loaded = rows_loaded - %s, rows_rejected = rows_rejected + %s"
+            " where batch_id = %s",
+            [sign * n, sign * n, batch_id],
+        )
+
+
+def readmit(conn: Connection, entity: Entity) -> int:
+    """Move back into raw the entity's quarantined orphans whose parents have all landed."""
+    table = sql.Identifier(entity.raw_table)
+    resolved = sql.SQL(" and ").join(
+        sql.SQL("(rec.{col} is null or {exists})").format(
+            col=sql.Identifier(column), exists=_parent_exists(entity, column, target, "rec")
+        )
+        for column, target in entity.references
+    )
+    moved = conn.execute(
+        sql.SQL(
+            "with back as (delete from raw._rejected r where r.source = %s and r.entity = %s and r.reason like %s"
+            " and (select {resolved} from json_populate_record(null::raw.{table}, r.raw_text::json) rec)"
+            " returning r.raw_text),"
+            " ins as (insert into raw.{table} select (json_populate_record(null::raw.{table}, raw_text::json)).*"
+            " from back returning _batch_id)"
+            " select _batch_id, count(*) from ins group by _batch_id"
+        ).format(resolved=resolved, table=table),
+        [entity.source, entity.name, ORPHAN + "%"],
+    ).fetchall()
+    _recount(conn, moved, -1)
+    return sum(n for _, n in moved)
+
+
+def quarantine(conn: Connection, entity: Entity, day: date) -> int:
+    """Move the day's records of `entity` whose parent was never delivered to raw._rejected."""
+    total = 0
+    table = sql.Identifier(entity.raw_table)
+    for column, target in entity.references:
+        col = sql.Identifier(column)
+        moved = conn.execute(
+            sql.SQL(
+                "with gone as (delete from raw.{table} c where c._batch_date = %s and c.{col} is not null"
+                " and not {exists} returning c.*), ins as (insert into raw._rejected"
+                " (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
+                " select _batch_id, _batch_date, %s, %s, _origin, row_to_json(gone)::text,"
+                " %s || quote_literal(gone.{col}) || %s from gone returning _batch_id)"
+                " select _batch_id, count(*) from ins group by _batch_id"
+            ).format(table=table, col=col, exists=_parent_exists(entity, column, target, "c")),
+            [day, entity.source, entity.name, f"{ORPHAN}{column} = ", f" was never delivered by {target}"],
+        ).fetchall()
+        _recount(conn, moved, +1)
+        total += sum(n for _, n in moved)
+    return total
+
+
+def check_references(url: str, day: date) -> dict[str, dict[str, int]]:
+    """Readmit resolved orphans, then quarantine the day's new ones; per raw table, what moved."""
+    import psycopg
+
+    report = {}
+    with psycopg.connect(url) as conn, conn.transaction():
+        # the loads of the day are done; hold off a concurrent rerun of one while rows move
+        conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.load.references'))")
+        for entity in config.entities():
+            if entity.references and _exists(conn, entity):
+                report[entity.raw_table] = {
+                    "readmitted": readmit(conn, entity),
+                    "quarantined": quarantine(conn, entity, day),
+                }
+    return report
+
+
+def _exists(conn: Connection, entity: Entity) -> bool:
+    tables = [entity.raw_table] + [config.entity(*t.split(".")).raw_table for _, t in entity.references]
+    found = conn.execute(
+        "select count(*) from pg_tables where schemaname = 'raw' and tablename = any(%s)", [tables]
+    ).fetchone()[0]
+    return found == len(set(tables))

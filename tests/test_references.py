@@ -1,0 +1,69 @@
+"""Orphan references are quarantined until their parent arrives, and the batches still reconcile."""
+
+from datetime import date
+
+import psycopg
+from salesdw import config
+from salesdw.load.batch import load_file
+from salesdw.load.references import check_references
+
+D1, D2 = date(2026, 1, 1), date(2026, 1, 2)
+INVOICE_HEADER = "invoice_id,opportunity_id,account_id,invoice_date,due_date,amount,tax_amount,currency,updated_at\n"
+
+
+def _load(conn, source, name, path, text, day):
+    path.write_text(text)
+    return load_file(conn, config.entity(source, name), path, day)
+
+
+def _reconciled(conn):
+    return conn.execute(
+        "select bool_and(rows_read = rows_loaded + rows_rejected) from audit.load_batches where status = 'loaded'"
+    ).fetchone()[0]
+
+
+def test_orphans_wait_in_quarantine_for_their_parent(tmp_path, fresh_db):
+    accounts = '{"account_id": "A1", "owner_rep_id": null, "created_at": "2026-01-01T00:00:00Z"}\n'
+    opportunities = (
+        '{"opportunity_id": "O1", "account_id": "A1", "amount": 10, "currency": "CNY"}\n'
+        '{"opportunity_id": "O2", "account_id": "A2", "amount": 20, "currency": "CNY"}\n'  # A2 comes a day later
+    )
+    invoices = (
+        INVOICE_HEADER + "INV1,O1,A1,2026-01-01,2026-01-31,10.00,1.30,CNY,2026-01-01T00:00:00Z\n"
+        "INV2,O1,A99999,2026-01-01,2026-01-31,10.00,1.30,CNY,2026-01-01T00:00:00Z\n"  # never exists
+    )
+    with psycopg.connect(fresh_db) as conn:
+        _load(conn, "crm", "reps", tmp_path / "r.jsonl", "", D1)
+        _load(conn, "crm", "accounts", tmp_path / "a1.jsonl", accounts, D1)
+        _load(conn, "crm", "opportunities", tmp_path / "o1.jsonl", opportunities, D1)
+        _load(conn, "finance", "invoices", tmp_path / "i1.csv", invoices, D1)
+        conn.commit()
+        report = check_references(fresh_db, D1)
+        assert report["crm__opportunities"] == {"readmitted": 0, "quarantined": 1}
+        assert report["finance__invoices"] == {"readmitted": 0, "quarantined": 1}
+        reasons = {r for (r,) in conn.execute("select reason from raw._rejected")}
+        assert reasons == {
+            "orphan reference: account_id = 'A2' was never delivered by crm.accounts",
+            "orphan reference: account_id = 'A99999' was never delivered by crm.accounts",
+        }
+        assert conn.execute("select opportunity_id from raw.crm__opportunities").fetchall() == [("O1",)]
+        assert _reconciled(conn)
+
+        # the next day A2 arrives: O2 comes back under its own (first) batch; INV2 stays out
+        _load(conn, "crm", "accounts", tmp_path / "a2.jsonl", accounts.replace("A1", "A2"), D2)
+        conn.commit()
+        report = check_references(fresh_db, D2)
+        assert report["crm__opportunities"] == {"readmitted": 1, "quarantined": 0}
+        back = conn.execute(
+            "select opportunity_id, _batch_date, _origin from raw.crm__opportunities order by 1"
+        ).fetchall()
+        assert [(o, d) for o, d, _ in back] == [("O1", D1), ("O2", D1)]
+        assert back[1][2].endswith("o1.jsonl:2")
+        assert [r for (r,) in conn.execute("select reason from raw._rejected")] == [
+            "orphan reference: account_id = 'A99999' was never delivered by crm.accounts"
+        ]
+        assert _reconciled(conn)
+        loaded = conn.execute(
+            "select rows_loaded, rows_rejected from audit.load_batches where entity = 'opportunities'"
+        ).fetchone()
+        assert loaded == (2, 0)
