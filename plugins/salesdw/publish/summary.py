@@ -23,6 +23,19 @@ HEADLINES = {
 }
 
 
+REJECT_KINDS = """
+    select case
+        when reason like 'orphan reference%' then 'orphan reference'
+        when reason like 'duplicate key%' then 'duplicate key'
+        when reason like '%is not a valid%' then 'wrong type'
+        when reason like '%negative amount%' then 'negative amount'
+        when reason like '%unknown currency%' then 'unknown currency'
+        when reason like 'missing primary key%' then 'missing key'
+        else 'malformed' end as kind, count(*)
+    from raw._rejected group by 1 order by 2 desc
+"""
+
+
 def summary(url: str) -> dict:
     with psycopg.connect(url) as conn:
         counts = mart_row_counts(conn)
@@ -32,7 +45,8 @@ def summary(url: str) -> dict:
             " count(*) filter (where rows_read <> rows_loaded + rows_rejected)"
             " from audit.load_batches where status = 'loaded'"
         ).fetchone()
-    return {"mart_rows": counts, "headlines": headlines, "batches": batches}
+        rejects = conn.execute(REJECT_KINDS).fetchall()
+    return {"mart_rows": counts, "headlines": headlines, "batches": batches, "rejects": rejects}
 
 
 def render(report: dict, url_hint: str) -> str:
@@ -54,6 +68,8 @@ def render(report: dict, url_hint: str) -> str:
             f"  load batches: {n} ({read or 0:,} rows read = {loaded or 0:,} loaded + {rejected or 0:,} rejected;"
             f" {unreconciled} unreconciled)"
         ),
+        "  rejected rows (raw._rejected): "
+        + (", ".join(f"{count:,} {kind}" for kind, count in report["rejects"]) or "none"),
         "",
         f"  Great Expectations Data Docs: {paths.DATA_DOCS_DIR / 'index.html'}",
         f"  dbt docs:                     {paths.DBT_PROJECT_DIR / 'target' / 'index.html'}  (also `make docs`)",
