@@ -6,6 +6,7 @@ from datetime import date
 import psycopg
 from salesdw import config
 from salesdw.generate import generate
+from salesdw.load.references import check_references
 from salesdw.load.source import load_source
 from salesdw.orchestrate.runner import dbt
 
@@ -16,6 +17,7 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
     generate(start=DAY, days=1, scale=0.02, seed=9, data_dir=tmp_path, landing_files=True)
     for source in config.sources():
         load_source(source, DAY, url=fresh_db, landing=tmp_path / "landing")
+    check_references(fresh_db, DAY)  # as the nightly DAG does between loads and dbt
     target = tmp_path / "target"
     proc = dbt(
         ["build", "--vars", "{run_date: '2026-01-01'}", "--target-path", str(target)],

@@ -64,3 +64,15 @@ def ensure_raw_table(conn: Connection, entity: Entity) -> None:
             sql.Identifier(f"{entity.raw_table}__batch_date"), sql.Identifier(entity.raw_table)
         )
     )
+
+
+def ensure_all_raw_tables(conn: Connection) -> None:
+    """Every raw table sources.yml declares (with the APIs' deleted-records tables), even before a
+    feed first delivers it, so dbt's sources always resolve."""
+    from salesdw import config
+
+    ensure_base(conn)
+    for entity in config.entities():
+        ensure_raw_table(conn, entity)
+        if entity.delivery == "api":
+            ensure_raw_table(conn, entity.deletions())

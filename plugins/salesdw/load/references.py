@@ -16,6 +16,7 @@ from psycopg import Connection, sql
 
 from salesdw import config
 from salesdw.config import Entity
+from salesdw.load.ddl import ensure_all_raw_tables
 
 ORPHAN = "orphan reference: "
 
@@ -94,18 +95,12 @@ def check_references(url: str, day: date) -> dict[str, dict[str, int]]:
     with psycopg.connect(url) as conn, conn.transaction():
         # the loads of the day are done; hold off a concurrent rerun of one while rows move
         conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.load.references'))")
+        ensure_all_raw_tables(conn)
         for entity in config.entities():
-            if entity.references and _exists(conn, entity):
+            if entity.references:
                 report[entity.raw_table] = {
                     "readmitted": readmit(conn, entity),
                     "quarantined": quarantine(conn, entity, day),
                 }
     return report
 
-
-def _exists(conn: Connection, entity: Entity) -> bool:
-    tables = [entity.raw_table] + [config.entity(*t.split(".")).raw_table for _, t in entity.references]
-    found = conn.execute(
-        "select count(*) from pg_tables where schemaname = 'raw' and tablename = any(%s)", [tables]
-    ).fetchone()[0]
-    return found == len(set(tables))
