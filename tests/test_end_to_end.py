@@ -20,6 +20,7 @@ import pytest
 from salesdw import config, paths
 from salesdw.generate import generate
 from salesdw.orchestrate.airflow_env import sqlalchemy_url
+from salesdw.publish.publications import MARTS
 
 START, DAYS = date(2026, 1, 1), 2
 DAY_DIRS = ["2026-01-01", "2026-01-02"]
@@ -58,7 +59,7 @@ def _marts_snapshot(conn):
         mart: conn.execute(
             f"select md5(string_agg(t::text, '|' order by t::text)), count(*) from marts.{mart} t"
         ).fetchone()
-        for mart in ("customer_lifetime_value", "sales_funnel", "target_attainment")
+        for mart in MARTS
     }
 
 

@@ -12,6 +12,14 @@ create table marts.sales_funnel (stage text, entered_month date, entered_count i
     advanced_count integer, conversion_rate numeric(7,4));
 create table marts.target_attainment (rep_id text, product_line text, month date,
     target_amount numeric(18,2), bookings_amount numeric(18,2), attainment_rate numeric(9,4));
+create table marts.collections (owner_rep_id text, account_id text, month date, amount_due_in_month numeric,
+    amount_due_collected numeric, cash_received_in_month numeric, outstanding_at_month_end numeric,
+    overdue_0_30 numeric, overdue_31_60 numeric, overdue_61_90 numeric, overdue_90_plus numeric,
+    collection_rate numeric, dso numeric);
+create table marts.customer_service (account_id text, month date, surveys integer, promoters integer,
+    nps numeric, csat_avg numeric, median_resolution_hours numeric);
+insert into marts.collections values ('R1', 'A1', '2026-01-01', 100, 40, 60, 60, 60, 0, 0, 0, 0.4000, 54.00);
+insert into marts.customer_service values ('A1', '2026-01-01', 5, 2, 0.00, 3.60, 30.00);
 insert into marts.customer_lifetime_value values ('A1', 1000.00, 500.00, 2, 4.50), ('A2', 0, 0, 0, null);
 insert into marts.sales_funnel values ('needs_analysis', '2026-01-01', 4, 3, 0.7500),
     ('proposal', '2026-01-01', 3, 1, 0.3333);
@@ -40,7 +48,13 @@ def test_good_marts_pass_and_results_are_kept(marts_db, tmp_path):
     rows = _results(marts_db, "good")
     assert len(rows) == summary["evaluated"] >= 15
     assert all(success for *_, success in rows)
-    assert {t for t, *_ in rows} == {"customer_lifetime_value", "sales_funnel", "target_attainment"}
+    assert {t for t, *_ in rows} == {
+        "customer_lifetime_value",
+        "sales_funnel",
+        "target_attainment",
+        "collections",
+        "customer_service",
+    }
     assert (tmp_path / "docs" / "index.html").is_file()
 
 
@@ -56,6 +70,11 @@ def test_good_marts_pass_and_results_are_kept(marts_db, tmp_path):
             "update marts.sales_funnel set advanced_count = 9 where stage = 'proposal'",
             "sales_funnel",
             "expect_column_pair_values_a_to_be_greater_than_b",
+        ),
+        (
+            "update marts.customer_service set nps = 120",
+            "customer_service",
+            "expect_column_values_to_be_between",
         ),
         (
             "update marts.target_attainment set bookings_amount = -1 where product_line = 'software'",

@@ -103,4 +103,3 @@ def check_references(url: str, day: date) -> dict[str, dict[str, int]]:
                     "quarantined": quarantine(conn, entity, day),
                 }
     return report
-

@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psycopg
 
-MARTS = ("customer_lifetime_value", "sales_funnel", "target_attainment")
+# What BI reads in schema marts: the reporting marts, then the conformed facts and dimensions.
+MARTS = (
+    "customer_lifetime_value",
+    "sales_funnel",
+    "target_attainment",
+    "collections",
+    "customer_service",
+    "fct_invoices",
+    "fct_payments",
+    "fct_tickets",
+    "dim_date",
+)
 
 DDL = """
 create schema if not exists audit;

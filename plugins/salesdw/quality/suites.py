@@ -47,6 +47,41 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
             ),
             (gxe.ExpectColumnValuesToBeBetween(column="conversion_rate", min_value=0, max_value=1), CRITICAL),
         ),
+        "collections": _suite(
+            (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
+            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["owner_rep_id", "account_id", "month"]), CRITICAL),
+            *[
+                (gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0), CRITICAL)
+                for column in (
+                    "cash_received_in_month",
+                    "outstanding_at_month_end",
+                    "overdue_0_30",
+                    "overdue_31_60",
+                    "overdue_61_90",
+                    "overdue_90_plus",
+                )
+            ],
+            # what was collected on the month's due invoices never exceeds what fell due
+            (
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="amount_due_in_month", column_B="amount_due_collected", or_equal=True
+                ),
+                CRITICAL,
+            ),
+            (gxe.ExpectColumnValuesToBeBetween(column="collection_rate", min_value=0, max_value=1), CRITICAL),
+            (gxe.ExpectColumnValuesToBeBetween(column="dso", min_value=0, max_value=3650), WARNING),
+        ),
+        "customer_service": _suite(
+            (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
+            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["account_id", "month"]), CRITICAL),
+            (gxe.ExpectColumnValuesToBeBetween(column="nps", min_value=-100, max_value=100), CRITICAL),
+            (gxe.ExpectColumnValuesToBeBetween(column="csat_avg", min_value=1, max_value=5), CRITICAL),
+            (
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="surveys", column_B="promoters", or_equal=True),
+                CRITICAL,
+            ),
+            (gxe.ExpectColumnValuesToBeBetween(column="median_resolution_hours", min_value=0), WARNING),
+        ),
         "target_attainment": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
             (gxe.ExpectCompoundColumnsToBeUnique(column_list=["rep_id", "product_line", "month"]), CRITICAL),
