@@ -191,3 +191,13 @@ def test_rerunning_a_date_changes_nothing(nightly):
                 conn.execute(f"select count(*) from raw.{entity.raw_table}").fetchone()[0] == counts[entity.raw_table]
             )
     assert after == before
+
+
+def test_summary_reports_the_marts(nightly):
+    _, _, env = nightly
+    out = _salesdw(["summary"], env)
+    assert "marts.customer_lifetime_value" in out and "209 rows" in out
+    assert "0 unreconciled" in out and "rejected rows (raw._rejected): none" in out
+    for headline in ("bookings (CNY, all time)", "attainment, last 12 months", "NPS, all surveys", "collection rate"):
+        assert headline in out
+    assert "n/a" not in out.split("load batches")[0]  # every headline has a value

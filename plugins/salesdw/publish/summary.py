@@ -20,6 +20,15 @@ HEADLINES = {
         select sum(advanced_count)::numeric / nullif(sum(entered_count), 0) from marts.sales_funnel
         where stage = 'needs_analysis'""",
     "customers with orders": "select count(*) from marts.customer_lifetime_value where order_count > 0",
+    "receivables 90+ days overdue, latest month (CNY)": """
+        select sum(overdue_90_plus) from marts.collections
+        where month = (select max(month) from marts.collections)""",
+    "collection rate, last 12 months": """
+        select sum(amount_due_collected) / nullif(sum(amount_due_in_month), 0) from marts.collections
+        where month > (select max(month) from marts.collections) - interval '12 months'""",
+    "NPS, all surveys": """
+        select 100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(promoters + passives + detractors), 0)
+        from marts.customer_service""",
 }
 
 
@@ -56,7 +65,7 @@ def render(report: dict, url_hint: str) -> str:
     for name, value in report["headlines"].items():
         if value is None:
             text = "n/a"
-        elif "attainment" in name or "conversion" in name:
+        elif "attainment" in name or "conversion" in name or "rate" in name:
             text = f"{float(value):.1%}"
         else:
             text = f"{float(value):,.2f}" if not isinstance(value, int) else f"{value:,}"
