@@ -6,8 +6,6 @@ from psycopg import Connection, sql
 
 from salesdw.config import Entity
 
-LOADER_COLUMNS = ("_batch_id", "_batch_date", "_loaded_at", "_origin")
-
 BASE_DDL = """
 create schema if not exists raw;
 create schema if not exists audit;

@@ -12,11 +12,8 @@ from salesdw.warehouse import connect
 
 
 def load_source(source: str, day: date, *, url: str | None = None, landing: Path | None = None) -> list[BatchResult]:
-    return load_entities(source, day, feed_files(source, day, landing), url=url)
-
-
-def load_entities(source: str, day: date, files: dict[str, Path], *, url: str | None = None) -> list[BatchResult]:
-    """Load already-extracted files (entity name -> path) of `source` for `day`."""
+    """Load every entity of `source` already landed for `day` (offline; the DAG loads per entity)."""
+    files = feed_files(source, day, landing)
     entities = {e.name: e for e in config.entities_of(source)}
     with connect(url) as conn:
         return [load_file(conn, entities[name], path, day) for name, path in files.items()]
