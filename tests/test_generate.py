@@ -3,13 +3,16 @@
 import csv
 import hashlib
 import json
-from datetime import date
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
 
 from openpyxl import load_workbook
 from salesdw import config
 from salesdw.generate import generate
 
 START = date(2026, 1, 1)
+DAYS_1_2 = ("2026-01-01", "2026-01-02")
 
 
 def _digest(folder):
@@ -59,7 +62,8 @@ def test_every_entity_has_a_file_per_day_and_counts_match(tmp_path):
         assert total == counts[entity.raw_table], entity.raw_table
     # scale 0.02, seed 1: of 100 simulated accounts, 76 exist by the end of the third day
     assert counts["crm__accounts"] == 76
-    assert counts["crm__reps"] == 4  # at least one rep per region
+    # at least one rep per region; one of the four moves team on the second day: a second version
+    assert counts["crm__reps"] == 5
 
 
 def test_more_days_extend_the_same_history(tmp_path):
@@ -109,10 +113,14 @@ def test_erp_exports_gbk_csv_and_xlsx_in_the_drop_folder(tmp_path):
     counts = generate(start=START, days=2, scale=0.02, seed=3, locale="zh_CN", data_dir=tmp_path)
     drop = tmp_path / "drop" / "finance"
     assert sorted(p.name for p in drop.iterdir()) == [
+        "fx_rates_20260101.csv",
+        "fx_rates_20260102.csv",
         "invoices_20260101.csv",
         "invoices_20260102.csv",
         "payments_20260101.xlsx",
         "payments_20260102.xlsx",
+        "product_costs_20260101.csv",
+        "product_costs_20260102.csv",
     ]
     invoices = (drop / "invoices_20260101.csv").read_bytes()
     invoices.decode("gbk")  # GBK as a Chinese ERP writes it
@@ -133,3 +141,86 @@ def test_chinese_locale_names_and_regions(tmp_path):
         for x in (tmp_path / "landing" / "crm" / "2026-01-01" / "reps.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     assert {r["region"] for r in reps} == {"华东", "华南", "华北", "西南"}
+
+
+def _latest(root, source, entity, key, days=3):
+    """Each record's latest delivered version across the day feeds."""
+    latest = {}
+    for offset in range(days):
+        path = root / "landing" / source / (START + timedelta(days=offset)).isoformat() / f"{entity}.jsonl"
+        if source == "finance":
+            with path.with_suffix(".csv").open(newline="") as f:
+                rows = list(csv.DictReader(f))
+        else:
+            rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for row in rows:
+            latest[row[key]] = row
+    return latest
+
+
+def test_new_entities_keep_the_first_release_records_as_they_were(tmp_path):
+    """Later additions draw from their own random streams: the original entities do not move."""
+    _gen(tmp_path, days=2, scale=0.05, seed=11)
+    accounts = _latest(tmp_path, "crm", "accounts", "account_id", days=2)
+    targets = _latest(tmp_path, "crm", "targets", "target_id", days=2)
+    assert (len(accounts), len(targets)) == (209, 156)  # as before activities, leads, contracts, FX
+
+
+def test_activities_leads_and_contracts_hang_together(tmp_path):
+    _gen(tmp_path, days=3, scale=0.05, seed=5)
+    opportunities = _latest(tmp_path, "crm", "opportunities", "opportunity_id")
+    activities = _latest(tmp_path, "crm", "activities", "activity_id")
+    assert {a["activity_type"] for a in activities.values()} == {"visit", "call", "meeting"}
+    per_deal = Counter(a["opportunity_id"] for a in activities.values())
+    assert per_deal[None] > 0  # account care outside any deal
+    by_stage = defaultdict(list)
+    for oid, opp in opportunities.items():
+        by_stage[opp["stage"]].append(per_deal[oid])
+    mean = {stage: sum(n) / len(n) for stage, n in by_stage.items()}
+    assert mean["closed_won"] > 2 * mean["needs_analysis"]  # won deals went through every stage
+    leads = _latest(tmp_path, "crm", "leads", "lead_id")
+    assert {lead["status"] for lead in leads.values()} == {"new", "working", "converted", "disqualified"}
+    for lead in leads.values():
+        assert (lead["status"] == "converted") == (lead["converted_at"] is not None)
+        if lead["converted_opportunity_id"] in opportunities:
+            opp = opportunities[lead["converted_opportunity_id"]]
+            assert (opp["lead_source"], opp["account_id"]) == (lead["source_channel"], lead["converted_account_id"])
+            assert lead["created_at"] < lead["converted_at"] == opp["created_at"]
+    contracts = _latest(tmp_path, "after_sales", "service_contracts", "contract_id")
+    assert {c["status"] for c in contracts.values()} == {"active", "renewed", "lapsed"}
+    for c in contracts.values():
+        assert c["start_date"] < c["end_date"]
+        previous = contracts.get(c["renewed_from_contract_id"])
+        if previous:  # a renewal starts the day after the contract it renews ends
+            assert previous["account_id"] == c["account_id"] and previous["status"] == "renewed"
+            assert date.fromisoformat(c["start_date"]) == date.fromisoformat(previous["end_date"]) + timedelta(days=1)
+
+
+def test_fx_rates_cover_every_currency_every_day_and_foreign_deals_use_them(tmp_path):
+    _gen(tmp_path, days=2, scale=0.05, seed=6)
+    rates = _latest(tmp_path, "finance", "fx_rates", "fx_rate_id", days=2)
+    by_day = defaultdict(dict)
+    for r in rates.values():
+        by_day[r["rate_date"]][r["currency"]] = Decimal(r["rate_to_cny"])
+    assert all(set(day) == set(config.currencies()) and day["CNY"] == 1 for day in by_day.values())
+    assert "2026-01-02" in by_day and "2025-01-01" in by_day and "2026-01-03" not in by_day
+    assert Decimal("6") < by_day["2026-01-02"]["USD"] < Decimal("8.5")
+    opportunities = _latest(tmp_path, "crm", "opportunities", "opportunity_id", days=2)
+    currencies = Counter(o["currency"] for o in opportunities.values())
+    assert currencies["CNY"] > sum(currencies.values()) / 2 and {"USD", "EUR", "HKD"} <= set(currencies)
+    invoices = _latest(tmp_path, "finance", "invoices", "invoice_id", days=2)
+    for invoice in invoices.values():  # billed in the deal's currency
+        if invoice["opportunity_id"] in opportunities:
+            assert invoice["currency"] == opportunities[invoice["opportunity_id"]]["currency"]
+    costs = _latest(tmp_path, "finance", "product_costs", "product_cost_id", days=2)
+    assert {c["product_line"] for c in costs.values()} == {"software", "hardware", "services"}
+    assert all(0 < Decimal(c["cost_rate"]) < 1 for c in costs.values())
+
+
+def test_a_rep_changes_team_as_a_new_version(tmp_path):
+    _gen(tmp_path, days=2, scale=0.05, seed=11)
+    crm = tmp_path / "landing" / "crm"
+    first, second = ([json.loads(x) for x in (crm / d / "reps.jsonl").read_text().splitlines()] for d in DAYS_1_2)
+    assert len(second) == 1
+    before = next(r for r in first if r["rep_id"] == second[0]["rep_id"])
+    assert second[0]["team"] != before["team"] and second[0]["updated_at"] > before["updated_at"]

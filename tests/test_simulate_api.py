@@ -187,6 +187,27 @@ def test_page_pagination_gives_every_record_once(world, serve):
     assert "page=2" in first["next_page"] and "per_page=9" in first["next_page"]
 
 
+@pytest.mark.parametrize(
+    "path, pk",
+    [
+        ("/crm/v1/activities", "activity_id"),
+        ("/crm/v1/leads", "lead_id"),
+        ("/service/v1/service_contracts", "contract_id"),
+    ],
+)
+def test_every_api_entity_in_sources_yml_is_served(world, serve, path, pk):
+    _, client = serve(world)
+    source = "crm" if path.startswith("/crm") else "after_sales"
+    state = world / source / f"{path.rsplit('/', 1)[1]}.jsonl"
+    if source == "crm":
+        records = [r for page in _all_cursor_pages(client, path, limit=500) for r in page]
+    else:
+        records = [r for page in _all_numbered_pages(client, path, per_page=500)[0] for r in page]
+    assert records and {r[pk]: r for r in records} == _expected(state, pk)
+    deleted = client.get(path + "/deleted").raise_for_status().json()
+    assert "records" in deleted or "results" in deleted
+
+
 def test_rate_limit_answers_429_with_retry_after(tiny_state, serve):
     _, client = serve(tiny_state, rate_limit=1)
     assert client.get("/crm/v1/opportunities").status_code == 200

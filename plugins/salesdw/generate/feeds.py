@@ -154,7 +154,15 @@ def generate(
     - with `dirty`, that share of records spoiled, counted in `<data>/planted.json`.
     """
     data_dir = data_dir or paths.DATA_DIR
-    world = Simulation(scale=scale, start=start, days=days, history_days=history_days, locale=locale, seed=seed).run()
+    world = Simulation(
+        scale=scale,
+        start=start,
+        days=days,
+        history_days=history_days,
+        locale=locale,
+        seed=seed,
+        currencies=config.currencies(),
+    ).run()
     planter = Planter(dirty, seed + 2)
     for entity in config.entities():
         for versions in world.records.get(entity.name, []):

@@ -6,6 +6,17 @@ source as (
 
 ),
 
+deletions as (
+
+    -- the API's deleted-records listing: when each deleted record went
+    select
+        survey_id,
+        max(cast(deleted_at as timestamptz)) as deleted_at
+    from {{ source('after_sales', 'surveys__deleted') }}
+    group by survey_id
+
+),
+
 renamed as (
 
     select
@@ -39,7 +50,16 @@ deduplicated as (
 
 final as (
 
-    select * from deduplicated
+    -- deleted in the source when deleted after its latest version; the row stays, flagged
+    select
+        deduplicated.*,
+        deletions.deleted_at is not null as is_deleted,
+        deletions.deleted_at
+    from deduplicated
+    left join deletions
+        on
+            deduplicated.survey_id = deletions.survey_id
+            and deletions.deleted_at >= coalesce(deduplicated.submitted_at, '-infinity')
 
 )
 

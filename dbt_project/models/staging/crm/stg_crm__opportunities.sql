@@ -6,6 +6,17 @@ source as (
 
 ),
 
+deletions as (
+
+    -- the API's deleted-records listing: when each deleted record went
+    select
+        opportunity_id,
+        max(cast(deleted_at as timestamptz)) as deleted_at
+    from {{ source('crm', 'opportunities__deleted') }}
+    group by opportunity_id
+
+),
+
 renamed as (
 
     select
@@ -51,7 +62,16 @@ deduplicated as (
 
 final as (
 
-    select * from deduplicated
+    -- deleted in the source when deleted after its latest version; the row stays, flagged
+    select
+        deduplicated.*,
+        deletions.deleted_at is not null as is_deleted,
+        deletions.deleted_at
+    from deduplicated
+    left join deletions
+        on
+            deduplicated.opportunity_id = deletions.opportunity_id
+            and deletions.deleted_at >= coalesce(deduplicated.updated_at, '-infinity')
 
 )
 

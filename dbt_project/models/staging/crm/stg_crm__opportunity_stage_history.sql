@@ -6,6 +6,17 @@ source as (
 
 ),
 
+deletions as (
+
+    -- the API's deleted-records listing: when each deleted record went
+    select
+        history_id,
+        max(cast(deleted_at as timestamptz)) as deleted_at
+    from {{ source('crm', 'opportunity_stage_history__deleted') }}
+    group by history_id
+
+),
+
 renamed as (
 
     select
@@ -39,7 +50,16 @@ deduplicated as (
 
 final as (
 
-    select * from deduplicated
+    -- deleted in the source when deleted after its latest version; the row stays, flagged
+    select
+        deduplicated.*,
+        deletions.deleted_at is not null as is_deleted,
+        deletions.deleted_at
+    from deduplicated
+    left join deletions
+        on
+            deduplicated.history_id = deletions.history_id
+            and deletions.deleted_at >= coalesce(deduplicated.entered_at, '-infinity')
 
 )
 

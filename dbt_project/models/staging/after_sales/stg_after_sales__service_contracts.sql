@@ -1,0 +1,74 @@
+with
+
+source as (
+
+    select * from {{ source('after_sales', 'service_contracts') }}
+
+),
+
+deletions as (
+
+    -- the API's deleted-records listing: when each deleted record went
+    select
+        contract_id,
+        max(cast(deleted_at as timestamptz)) as deleted_at
+    from {{ source('after_sales', 'service_contracts__deleted') }}
+    group by contract_id
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        contract_id,
+        account_id,
+        renewed_from_contract_id,
+
+        -- attributes
+        lower(status) as status,
+        renewed_from_contract_id is not null as is_renewal,
+
+        -- dates
+        cast(start_date as date) as start_date,
+        cast(end_date as date) as end_date,
+
+        -- amounts (original currency; see var reporting_currency)
+        cast(annual_fee as numeric(18, 2)) as annual_fee,
+        upper(currency) as currency,
+
+        -- timestamps
+        cast(updated_at as timestamptz) as updated_at,
+
+        -- loader metadata
+        _batch_id,
+        _batch_date,
+        _loaded_at,
+        _origin
+
+    from source
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest('renamed', 'contract_id', 'updated_at') }}
+
+),
+
+final as (
+
+    -- deleted in the source when deleted after its latest version; the row stays, flagged
+    select
+        deduplicated.*,
+        deletions.deleted_at is not null as is_deleted,
+        deletions.deleted_at
+    from deduplicated
+    left join deletions
+        on
+            deduplicated.contract_id = deletions.contract_id
+            and deletions.deleted_at >= coalesce(deduplicated.updated_at, '-infinity')
+
+)
+
+select * from final
