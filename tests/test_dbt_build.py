@@ -35,7 +35,18 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
     assert set(by_kind["model"]) == {"success"}
     assert len(by_kind["test"]) > 30 and set(by_kind["test"]) <= {"pass", "warn"}
     with psycopg.connect(fresh_db) as conn:
-        for mart in ("customer_lifetime_value", "sales_funnel", "target_attainment"):
+        for mart in (
+            "customer_lifetime_value",
+            "sales_funnel",
+            "target_attainment",
+            "fct_opportunities",
+            "fct_opportunity_stage_history",
+            "fct_bookings",
+            "fct_targets",
+            "dim_sales_rep",
+            "dim_customer",
+            "dim_product",
+        ):
             assert conn.execute(f"select count(*) from marts.{mart}").fetchone()[0] > 0, mart
         # contracts are enforced: every mart's key is a real primary key
         tables, keyed = conn.execute(

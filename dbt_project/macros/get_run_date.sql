@@ -18,3 +18,15 @@
         cast('{{ run_date_text }}' as date)
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+    SQL date expression: the as-of date of the month that month_expression (a date or timestamp)
+    falls in: the month's last day, or the run date in the run date's month.
+-#}
+{% macro month_as_of_date(month_expression) -%}
+    least(
+        cast(date_trunc('month', {{ month_expression }}) + interval '1 month' - interval '1 day' as date),
+        {{ get_run_date() }}
+    )
+{%- endmacro %}

@@ -1,5 +1,6 @@
 -- Every won amount must land in target_attainment exactly once: the mart's total bookings
--- equal the sum of closed_won opportunity amounts in staging. Returns a row when they differ.
+-- equal the sum of closed_won opportunity amounts in staging (in the reporting currency, deals
+-- deleted in the CRM left out). Returns a row when they differ.
 with
 
 attainment as (
@@ -11,9 +12,11 @@ attainment as (
 
 won_opportunities as (
 
-    select coalesce(sum(amount), 0) as won_amount
+    select
+        coalesce(sum({{ to_reporting_currency('amount', 'currency', 'closed_date') }}), 0)
+            as won_amount
     from {{ ref('stg_crm__opportunities') }}
-    where stage = 'closed_won'
+    where stage = 'closed_won' and is_deleted is not true
 
 ),
 

@@ -10,7 +10,7 @@ accounts as (
 
 bookings as (
 
-    select * from {{ ref('int_opportunities_won') }}
+    select * from {{ ref('fct_bookings') }}
 
 ),
 
@@ -39,7 +39,7 @@ orders_per_account as (
         min(booking_date) as first_order_date,
         max(booking_date) as last_order_date,
         count(*) as order_count,
-        sum(booking_amount) as bookings_amount
+        sum(booking_amount_reporting) as bookings_amount
 
     from bookings
 

@@ -19,7 +19,8 @@ payments_per_invoice as (
         invoice_id,
         cast(sum(payment_amount) as numeric(18, 2)) as cash_collected,
         count(*) as payment_count,
-        max(paid_on) as last_paid_on
+        max(paid_on) as last_paid_on,
+        max(_loaded_at) as last_loaded_at
 
     from payments
 
@@ -45,7 +46,9 @@ final as (
         cast(
             invoices.gross_amount - coalesce(payments_per_invoice.cash_collected, 0)
             as numeric(18, 2)
-        ) as outstanding_amount
+        ) as outstanding_amount,
+        -- when the newest of the invoice and its payments was loaded (drives incremental facts)
+        greatest(invoices._loaded_at, payments_per_invoice.last_loaded_at) as _loaded_at
 
     from invoices
 

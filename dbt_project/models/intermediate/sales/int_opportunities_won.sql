@@ -1,10 +1,10 @@
 -- Bookings: the amount of opportunities won (stage closed_won), dated by their actual close
--- date. The one definition of a booking, shared by every mart.
+-- date. The one definition of a booking, shared by every mart (through fct_bookings).
 with
 
 opportunities as (
 
-    select * from {{ ref('stg_crm__opportunities') }}
+    select * from {{ ref('int_opportunities_timed') }}
 
 ),
 
@@ -21,8 +21,9 @@ won as (
         created_at,
         closed_at,
         closed_date as booking_date,
-        cast(date_trunc('month', closed_date) as date) as booking_month,
-        closed_date - {{ to_reporting_date('created_at') }} as signing_cycle_days
+        closed_month as booking_month,
+        days_to_close as signing_cycle_days,
+        _loaded_at
 
     from opportunities
 

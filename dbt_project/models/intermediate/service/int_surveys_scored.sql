@@ -23,9 +23,13 @@ scored as (
             when nps between 0 and 6 then 'detractor'
         end as nps_category,
         submitted_at,
-        {{ to_reporting_date('submitted_at') }} as submitted_date
+        {{ to_reporting_date('submitted_at') }} as submitted_date,
+        _loaded_at
 
     from surveys
+
+    -- deleted in the service desk: leaves every fact and mart
+    where is_deleted is not true
 
 ),
 
@@ -40,7 +44,8 @@ final as (
         nps_category,
         submitted_at,
         submitted_date,
-        cast(date_trunc('month', submitted_date) as date) as submitted_month
+        cast(date_trunc('month', submitted_date) as date) as submitted_month,
+        _loaded_at
 
     from scored
 

@@ -28,9 +28,13 @@ timed as (
             extract(epoch from resolved_at - opened_at) / 3600 as numeric(14, 6)
         ) as resolution_hours,
         {{ to_reporting_date('opened_at') }} as opened_date,
-        {{ to_reporting_date('resolved_at') }} as resolved_date
+        {{ to_reporting_date('resolved_at') }} as resolved_date,
+        _loaded_at
 
     from tickets
+
+    -- deleted in the service desk: leaves every fact and mart
+    where is_deleted is not true
 
 ),
 
@@ -50,7 +54,8 @@ final as (
         opened_date,
         cast(date_trunc('month', opened_date) as date) as opened_month,
         resolved_date,
-        cast(date_trunc('month', resolved_date) as date) as resolved_month
+        cast(date_trunc('month', resolved_date) as date) as resolved_month,
+        _loaded_at
 
     from timed
 

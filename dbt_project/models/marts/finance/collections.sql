@@ -79,17 +79,64 @@ invoices_due as (
         invoices_to_date.account_id,
         invoices_to_date.gross_amount,
         cast(date_trunc('month', invoices_to_date.due_date) as date) as month,
-        least(
-            cast(
-                date_trunc('month', invoices_to_date.due_date)
-                + interval '1 month' - interval '1 day' as date
-            ),
-            {{ get_run_date() }}
-        ) as as_of_date
+        {{ month_as_of_date('invoices_to_date.due_date') }} as as_of_date
 
     from invoices_to_date
 
     where invoices_to_date.due_date <= {{ get_run_date() }}
+
+),
+
+-- receivables: each invoice at the end of every month from its invoice month until it is paid
+-- in full (or the run date's month)
+invoice_month_ends as (
+
+    select
+        invoices_to_date.invoice_id,
+        invoices_to_date.owner_rep_id,
+        invoices_to_date.account_id,
+        invoices_to_date.due_date,
+        invoices_to_date.gross_amount,
+        cast(month_series.month_start as date) as month,
+        {{ month_as_of_date('month_series.month_start') }} as as_of_date
+
+    from invoices_to_date
+
+    cross join lateral generate_series(
+        date_trunc('month', invoices_to_date.invoice_date),
+        date_trunc('month', invoices_to_date.open_until),
+        interval '1 month'
+    ) as month_series (month_start)
+
+),
+
+-- what had been paid on each invoice by each as-of date the mart needs: the end of its due
+-- month (collection rate) and every month end while it was open (receivables)
+invoice_as_of_dates as (
+
+    select invoice_id, as_of_date from invoices_due
+    union
+    select invoice_id, as_of_date from invoice_month_ends
+
+),
+
+invoice_paid_as_of as (
+
+    select
+        invoice_as_of_dates.invoice_id,
+        invoice_as_of_dates.as_of_date,
+        coalesce(sum(payments_to_date.amount), 0) as paid_amount
+
+    from invoice_as_of_dates
+
+    left join payments_to_date
+        on
+            invoice_as_of_dates.invoice_id = payments_to_date.invoice_id
+            and payments_to_date.paid_on <= invoice_as_of_dates.as_of_date
+
+    group by
+        invoice_as_of_dates.invoice_id,
+        invoice_as_of_dates.as_of_date
 
 ),
 
@@ -101,23 +148,14 @@ invoices_due_collected as (
         invoices_due.account_id,
         invoices_due.month,
         invoices_due.gross_amount,
-        least(
-            coalesce(sum(payments_to_date.amount), 0), invoices_due.gross_amount
-        ) as collected_amount
+        least(invoice_paid_as_of.paid_amount, invoices_due.gross_amount) as collected_amount
 
     from invoices_due
 
-    left join payments_to_date
+    inner join invoice_paid_as_of
         on
-            invoices_due.invoice_id = payments_to_date.invoice_id
-            and payments_to_date.paid_on <= invoices_due.as_of_date
-
-    group by
-        invoices_due.invoice_id,
-        invoices_due.owner_rep_id,
-        invoices_due.account_id,
-        invoices_due.month,
-        invoices_due.gross_amount
+            invoices_due.invoice_id = invoice_paid_as_of.invoice_id
+            and invoices_due.as_of_date = invoice_paid_as_of.as_of_date
 
 ),
 
@@ -139,32 +177,6 @@ due_per_month as (
 
 ),
 
--- receivables: each invoice at the end of every month from its invoice month until it is paid
--- in full (or the run date's month)
-invoice_month_ends as (
-
-    select
-        invoices_to_date.invoice_id,
-        invoices_to_date.owner_rep_id,
-        invoices_to_date.account_id,
-        invoices_to_date.due_date,
-        invoices_to_date.gross_amount,
-        cast(month_series.month_start as date) as month,
-        least(
-            cast(month_series.month_start + interval '1 month' - interval '1 day' as date),
-            {{ get_run_date() }}
-        ) as as_of_date
-
-    from invoices_to_date
-
-    cross join lateral generate_series(
-        date_trunc('month', invoices_to_date.invoice_date),
-        date_trunc('month', invoices_to_date.open_until),
-        interval '1 month'
-    ) as month_series (month_start)
-
-),
-
 invoice_balances as (
 
     select
@@ -174,25 +186,15 @@ invoice_balances as (
         invoice_month_ends.month,
         invoice_month_ends.as_of_date - invoice_month_ends.due_date as days_overdue,
         -- an overpayment is a credit of the customer, not a negative receivable
-        greatest(
-            invoice_month_ends.gross_amount - coalesce(sum(payments_to_date.amount), 0), 0
-        ) as outstanding_amount
+        greatest(invoice_month_ends.gross_amount - invoice_paid_as_of.paid_amount, 0)
+            as outstanding_amount
 
     from invoice_month_ends
 
-    left join payments_to_date
+    inner join invoice_paid_as_of
         on
-            invoice_month_ends.invoice_id = payments_to_date.invoice_id
-            and payments_to_date.paid_on <= invoice_month_ends.as_of_date
-
-    group by
-        invoice_month_ends.invoice_id,
-        invoice_month_ends.owner_rep_id,
-        invoice_month_ends.account_id,
-        invoice_month_ends.month,
-        invoice_month_ends.as_of_date,
-        invoice_month_ends.due_date,
-        invoice_month_ends.gross_amount
+            invoice_month_ends.invoice_id = invoice_paid_as_of.invoice_id
+            and invoice_month_ends.as_of_date = invoice_paid_as_of.as_of_date
 
 ),
 
@@ -232,10 +234,7 @@ invoice_trailing_months as (
         invoices_to_date.invoice_date,
         invoices_to_date.gross_amount,
         cast(month_series.month_start as date) as month,
-        least(
-            cast(month_series.month_start + interval '1 month' - interval '1 day' as date),
-            {{ get_run_date() }}
-        ) as as_of_date
+        {{ month_as_of_date('month_series.month_start') }} as as_of_date
 
     from invoices_to_date
 
@@ -287,10 +286,7 @@ spine_as_of as (
         owner_rep_id,
         account_id,
         month,
-        least(
-            cast(month + interval '1 month' - interval '1 day' as date),
-            {{ get_run_date() }}
-        ) as as_of_date
+        {{ month_as_of_date('month') }} as as_of_date
 
     from spine
 

@@ -1,4 +1,12 @@
 -- One row per invoice: what was billed, what has been paid on it, and when it was paid in full.
+{{
+    config(
+        materialized='incremental',
+        unique_key='invoice_id',
+        post_hook="{{ delete_keys_gone_from(ref('int_invoices_collected'), 'invoice_id') }}",
+    )
+}}
+
 with
 
 invoices as (
@@ -18,6 +26,20 @@ opportunities as (
     select * from {{ ref('stg_crm__opportunities') }}
 
 ),
+
+{% if is_incremental() %}
+-- an invoice loaded since the last run, paid since, or whose opportunity changed owner since
+changed_invoices as (
+
+    select invoice_id from invoices where _loaded_at > {{ incremental_cutoff() }}
+    union
+    select invoices.invoice_id
+    from invoices
+    inner join opportunities on invoices.opportunity_id = opportunities.opportunity_id
+    where opportunities._loaded_at > {{ incremental_cutoff() }}
+
+),
+{% endif %}
 
 -- cumulative amount paid on the invoice at the end of each day with a payment
 -- (payments of the same day are peers of the window, so they count together)
@@ -68,7 +90,8 @@ final as (
         cast(invoices.cash_collected as numeric(18, 2)) as amount_paid,
         cast(invoices.outstanding_amount as numeric(18, 2)) as outstanding_amount,
         cast(fully_paid.fully_paid_on as date) as fully_paid_on,
-        cast(fully_paid.fully_paid_on - invoices.invoice_date as integer) as days_to_pay
+        cast(fully_paid.fully_paid_on - invoices.invoice_date as integer) as days_to_pay,
+        cast(greatest(invoices._loaded_at, opportunities._loaded_at) as timestamptz) as _loaded_at
 
     from invoices
 
@@ -77,6 +100,10 @@ final as (
 
     left join fully_paid
         on invoices.invoice_id = fully_paid.invoice_id
+
+    {% if is_incremental() %}
+    where invoices.invoice_id in (select invoice_id from changed_invoices)
+    {% endif %}
 
 )
 

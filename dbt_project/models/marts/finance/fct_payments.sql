@@ -1,4 +1,12 @@
 -- One row per payment received, with the invoice's account and rep.
+{{
+    config(
+        materialized='incremental',
+        unique_key='payment_id',
+        post_hook="{{ delete_keys_gone_from(ref('stg_finance__payments'), 'payment_id') }}",
+    )
+}}
+
 with
 
 payments as (
@@ -13,6 +21,20 @@ invoices as (
 
 ),
 
+{% if is_incremental() %}
+-- a payment loaded since the last run, or one whose invoice (account, rep) changed since
+changed_payments as (
+
+    select payment_id from payments where _loaded_at > {{ incremental_cutoff() }}
+    union
+    select payments.payment_id
+    from payments
+    inner join invoices on payments.invoice_id = invoices.invoice_id
+    where invoices._loaded_at > {{ incremental_cutoff() }}
+
+),
+{% endif %}
+
 final as (
 
     select
@@ -23,12 +45,17 @@ final as (
         cast(payments.paid_on as date) as paid_on,
         cast(payments.payment_amount as numeric(18, 2)) as amount,
         cast(payments.currency as text) as currency,
-        cast(payments.payment_method as text) as method
+        cast(payments.payment_method as text) as method,
+        cast(greatest(payments._loaded_at, invoices._loaded_at) as timestamptz) as _loaded_at
 
     from payments
 
     left join invoices
         on payments.invoice_id = invoices.invoice_id
+
+    {% if is_incremental() %}
+    where payments.payment_id in (select payment_id from changed_payments)
+    {% endif %}
 
 )
 

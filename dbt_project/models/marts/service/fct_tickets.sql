@@ -1,5 +1,13 @@
 -- One row per support ticket with its service times, the account's owner rep and the scores
 -- of the ticket's survey (the latest one when a ticket has several).
+{{
+    config(
+        materialized='incremental',
+        unique_key='ticket_id',
+        post_hook="{{ delete_keys_gone_from(ref('int_tickets_timed'), 'ticket_id') }}",
+    )
+}}
+
 with
 
 tickets as (
@@ -26,7 +34,8 @@ ticket_surveys as (
     select distinct on (ticket_id)
         ticket_id,
         csat,
-        nps
+        nps,
+        _loaded_at
 
     from surveys
 
@@ -38,6 +47,22 @@ ticket_surveys as (
         survey_id desc
 
 ),
+
+{% if is_incremental() %}
+-- a ticket loaded since the last run, surveyed since, or whose account changed since
+changed_tickets as (
+
+    select ticket_id from tickets where _loaded_at > {{ incremental_cutoff() }}
+    union
+    select ticket_id from surveys where _loaded_at > {{ incremental_cutoff() }}
+    union
+    select tickets.ticket_id
+    from tickets
+    inner join accounts on tickets.account_id = accounts.account_id
+    where accounts._loaded_at > {{ incremental_cutoff() }}
+
+),
+{% endif %}
 
 final as (
 
@@ -54,7 +79,10 @@ final as (
         cast(tickets.resolution_hours as numeric(10, 2)) as resolution_hours,
         cast(tickets.is_resolved as boolean) as is_resolved,
         cast(ticket_surveys.csat as integer) as csat,
-        cast(ticket_surveys.nps as integer) as nps
+        cast(ticket_surveys.nps as integer) as nps,
+        cast(
+            greatest(tickets._loaded_at, ticket_surveys._loaded_at, accounts._loaded_at) as timestamptz
+        ) as _loaded_at
 
     from tickets
 
@@ -63,6 +91,10 @@ final as (
 
     left join ticket_surveys
         on tickets.ticket_id = ticket_surveys.ticket_id
+
+    {% if is_incremental() %}
+    where tickets.ticket_id in (select ticket_id from changed_tickets)
+    {% endif %}
 
 )
 

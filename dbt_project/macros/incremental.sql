@@ -1,0 +1,42 @@
+{#-
+    Incremental facts re-derive the rows whose inputs were loaded since the last run, minus a
+    lookback window (var incremental_lookback_days, default 3): every staging model carries
+    _loaded_at (when the loader wrote the version), so a late-arriving or changed record, a
+    backfilled day or a rerun date has a new _loaded_at and is picked up whatever its business
+    date. The lookback covers loads that committed after the previous dbt run started and rows
+    whose _loaded_at is older than the newest one already in the fact.
+
+    incremental_cutoff(): SQL timestamptz expression, the newest _loaded_at in this model's
+    table minus the lookback (-infinity when the table is empty). Use only inside
+    {% if is_incremental() %}.
+-#}
+{% macro incremental_cutoff() -%}
+    {%- set days = var('incremental_lookback_days', 3) | string | trim -%}
+    {%- if not modules.re.match('^[0-9]+$', days) -%}
+        {{ exceptions.raise_compiler_error(
+            "var incremental_lookback_days must be a whole number of days, got '" ~ days ~ "'"
+        ) }}
+    {%- endif -%}
+    (
+        select coalesce(max(_loaded_at), cast('-infinity' as timestamptz)) - interval '{{ days }} days'
+        from {{ this }}
+    )
+{%- endmacro %}
+
+
+{#-
+    post_hook of an incremental fact: delete the rows whose key is no longer produced upstream
+    (a record deleted in the source, an opportunity no longer won). delete+insert only replaces
+    the keys of the new rows; a key that drops out of the model's input would otherwise stay.
+    upstream_filter (SQL condition on upstream) narrows the keys that stay, e.g. 'is_deleted is not true'
+    when upstream is a staging model that keeps deleted records flagged. On a full refresh
+    nothing matches.
+-#}
+{% macro delete_keys_gone_from(upstream, key, upstream_filter='true') -%}
+    delete from {{ this }} as fact
+    where not exists (
+        select 1
+        from {{ upstream }} as upstream
+        where upstream.{{ key }} = fact.{{ key }} and ({{ upstream_filter }})
+    )
+{%- endmacro %}
