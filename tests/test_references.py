@@ -55,10 +55,10 @@ def test_orphans_wait_in_quarantine_for_their_parent(tmp_path, fresh_db):
         report = check_references(fresh_db, D2)
         assert report["crm__opportunities"] == {"readmitted": 1, "quarantined": 0}
         back = conn.execute(
-            "select opportunity_id, _batch_date, _origin from raw.crm__opportunities order by 1"
+            "select opportunity_id, _batch_date, _origin, _line from raw.crm__opportunities order by 1"
         ).fetchall()
-        assert [(o, d) for o, d, _ in back] == [("O1", D1), ("O2", D1)]
-        assert back[1][2].endswith("o1.jsonl:2")
+        assert [(o, d) for o, d, _, _ in back] == [("O1", D1), ("O2", D1)]
+        assert back[1][2].endswith("o1.jsonl") and back[1][3] == 2
         assert [r for (r,) in conn.execute("select reason from raw._rejected")] == [
             "orphan reference: account_id = 'A99999' was never delivered by crm.accounts"
         ]

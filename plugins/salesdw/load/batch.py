@@ -1,26 +1,49 @@
 """Load one feed file as one batch: atomic, idempotent, reconciled.
 
-A batch is (source, entity, day). Loading it again replaces that day's rows in the raw table and
-in raw._rejected within one transaction, so a rerun never duplicates. Records stream with COPY into
-a temporary table; the entity's contract (load/checks.py) is checked there in SQL, and each row
-goes either to the raw table or to raw._rejected with its reason. audit.load_batches records
-rows_read = rows_loaded + rows_rejected for every batch.
+A batch is (source, entity, day) and is one partition of raw.<source>__<entity>. Within one
+transaction the loader builds the new partition as a table of its own, raw.<table>__load:
+  1. COPY FREEZE streams the file in (the table is new in this transaction, so rows are written
+     frozen, and on a single-node warehouse with wal_level=minimal without WAL);
+  2. the entity's contract (load/checks.py) is checked in SQL, and broken rows move to
+     raw._rejected with their origin and reason;
+  3. a unique index on the key finds duplicates (they are rejected too; the first occurrence stays);
+  4. the loader's metadata arrives as constant column defaults, not written row by row, and the
+     table replaces the day's old partition.
+Readers see the old batch or the new one, never a mix; a rerun replaces, never duplicates.
+audit.load_batches records rows_read = rows_loaded + rows_rejected for every batch.
 """
 
 from __future__ import annotations
 
 import csv
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
+import psycopg
 from psycopg import Connection, sql
 
 from salesdw.config import Entity
-from salesdw.load.checks import reject_reason
-from salesdw.load.ddl import ensure_base, ensure_raw_table
-from salesdw.load.readers import READERS
+from salesdw.load.checks import LOCATED, duplicate_reason, reject_reason
+from salesdw.load.ddl import business_columns, ensure_base, ensure_raw_table
+from salesdw.load.readers import READERS, located
+
+# What a bad CSV does to PostgreSQL's own parser; the record-by-record reader then says which lines.
+CSV_PARSE_ERRORS = (
+    psycopg.errors.BadCopyFileFormat,
+    psycopg.errors.InvalidTextRepresentation,
+    psycopg.errors.CharacterNotInRepertoire,
+    psycopg.errors.UntranslatableCharacter,
+)
+CHUNK_LINES = 8192
+LOCK_TIMEOUT = "2min"
+
+
+class BatchLockedError(RuntimeError):
+    """A rerun could not replace the day's partition because readers held the raw table."""
 
 
 @dataclass
@@ -35,96 +58,118 @@ class BatchResult:
     rows_rejected: int
 
 
+@dataclass
+class _Batch:
+    entity: Entity
+    path: Path
+    day: date
+    batch_id: str
+    started: datetime
+
+    @property
+    def building(self) -> sql.Composable:
+        return sql.SQL("raw.{}").format(sql.Identifier(f"{self.entity.raw_table}__load"))
+
+    @property
+    def partition(self) -> str:
+        return f"{self.entity.raw_table}__{self.day:%Y%m%d}"
+
+
 def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) -> BatchResult:
     """Load `path` into raw.<source>__<entity> as the batch for `batch_date`; commits on success."""
-    batch_id = str(uuid.uuid4())
-    started = datetime.now(UTC)
-    table = sql.Identifier(entity.raw_table)
-    read = loaded = rejected = 0
+    batch = _Batch(entity, path, batch_date, str(uuid.uuid4()), datetime.now(UTC))
     try:
         with conn.transaction():
             ensure_base(conn)
             ensure_raw_table(conn, entity)
             # one loader per table at a time; a rerun of the day replaces the old batch
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [entity.raw_table])
-            conn.execute(sql.SQL("delete from raw.{} where _batch_date = %s").format(table), [batch_date])
-            conn.execute(
-                "delete from raw._rejected where source = %s and entity = %s and _batch_date = %s",
-                [entity.source, entity.name, batch_date],
-            )
-            conn.execute(
-                "update audit.load_batches set status = 'superseded' "
-                "where source = %s and entity = %s and batch_date = %s and status = 'loaded'",
-                [entity.source, entity.name, batch_date],
-            )
-            rejects = _copy_incoming(conn, entity, path, batch_id, batch_date)
-            read = rejects + conn.execute("select count(*) from _incoming").fetchone()[0]
-            ident = {
-                "table": table,
-                "cols": sql.SQL(", ").join(map(sql.Identifier, entity.columns)),
-                "pk": sql.Identifier(entity.primary_key),
-                "reason": reject_reason(entity),
-            }
-            # only the broken rows are materialised; the good ones go straight on to raw
-            conn.execute(
-                sql.SQL(
-                    "create temp table _bad on commit drop as select _seq, _reason from ("
-                    " select _seq, {reason} as _reason from ("
-                    "  select i.*, case when i._seq > d._first then 2 else 1 end as _dup from _incoming i left join ("
-                    "   select {pk} as _key, min(_seq) as _first from _incoming group by {pk} having count(*) > 1"
-                    "  ) d on i.{pk} = d._key) i"
-                    ") c where _reason is not null"
-                ).format(**ident)
-            )
-            rejects += conn.execute(
-                sql.SQL(
-                    "insert into raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
-                    " select %s, %s, %s, %s, coalesce(r._origin, %s || ':' || (r._seq + 1)),"
-                    " row_to_json(r)::text, b._reason"
-                    " from (select {cols}, _origin, _seq from _incoming) r join _bad b using (_seq)"
-                ).format(**ident),
-                [batch_id, batch_date, entity.source, entity.name, str(path)],
-            ).rowcount
-            loaded = conn.execute(
-                sql.SQL(
-                    "insert into raw.{table} ({cols}, _batch_id, _batch_date, _loaded_at, _origin)"
-                    " select {cols}, %s, %s, %s, coalesce(_origin, %s || ':' || (_seq + 1)) from _incoming i"
-                    " where not exists (select from _bad b where b._seq = i._seq)"
-                ).format(**ident),
-                [batch_id, batch_date, started, str(path)],
-            ).rowcount
-            rejected = rejects
+            conn.execute("set local maintenance_work_mem = '256MB'")
+            _supersede(conn, batch)
+            copied, unparsed = _copy(conn, batch)
+            broken = _reject_broken(conn, batch)
+            duplicates = _reject_duplicates(conn, batch)
+            _swap_in(conn, batch)
+            read, loaded = copied + unparsed, copied - broken - duplicates
+            rejected = unparsed + broken + duplicates
             conn.execute(
                 "insert into audit.load_batches (batch_id, source, entity, batch_date, origin, status, rows_read,"
                 " rows_loaded, rows_rejected, started_at, finished_at) values (%s, %s, %s, %s, %s, 'loaded',"
                 " %s, %s, %s, %s, now())",
-                [batch_id, entity.source, entity.name, batch_date, str(path), read, loaded, rejected, started],
+                [
+                    batch.batch_id,
+                    entity.source,
+                    entity.name,
+                    batch_date,
+                    str(path),
+                    read,
+                    loaded,
+                    rejected,
+                    batch.started,
+                ],
             )
     except Exception as exc:
-        _record_failure(conn, batch_id, entity, batch_date, path, started, exc)
+        _record_failure(conn, batch, exc)
         raise
-    return BatchResult(batch_id, entity.source, entity.name, batch_date, str(path), read, loaded, rejected)
+    return BatchResult(batch.batch_id, entity.source, entity.name, batch_date, str(path), read, loaded, rejected)
 
 
-def _copy_incoming(conn: Connection, entity: Entity, path: Path, batch_id: str, batch_date: date) -> int:
-    """Stream the file's records into temp table _incoming; returns how many were rejected as
-    unparseable (those go straight to raw._rejected)."""
-    columns = [sql.SQL("{} text").format(sql.Identifier(c)) for c in entity.columns]
+def _supersede(conn: Connection, batch: _Batch) -> None:
+    """The day's earlier batch: its rejects go, its audit row says it was replaced."""
+    keys = [batch.entity.source, batch.entity.name, batch.day]
+    conn.execute("delete from raw._rejected where source = %s and entity = %s and _batch_date = %s", keys)
     conn.execute(
-        sql.SQL("create temp table _incoming ({}, _origin text, _seq bigserial) on commit drop").format(
-            sql.SQL(", ").join(columns)
+        "update audit.load_batches set status = 'superseded'"
+        " where source = %s and entity = %s and batch_date = %s and status = 'loaded'",
+        keys,
+    )
+
+
+def _create(conn: Connection, batch: _Batch, columns: list[str], *, with_origin: bool) -> None:
+    day = sql.Literal(batch.day)
+    conn.execute(
+        sql.SQL(
+            "create table {table} ({columns}, _line bigint, {origin}"
+            " _batch_date date not null default {day} check (_batch_date = {day}))"  # attach needs no scan
+        ).format(
+            table=batch.building,
+            columns=business_columns(columns),
+            origin=sql.SQL("_origin text not null," if with_origin else ""),
+            day=day,
         )
     )
-    if entity.format == "csv" and _copy_csv_natively(conn, entity, path):
-        return 0
+
+
+def _add_metadata(conn: Connection, batch: _Batch, origin: str | None) -> None:
+    """Constant per batch, so stored once as the columns' defaults (no table rewrite)."""
+    columns = [
+        sql.SQL("add column _batch_id text not null default {}").format(sql.Literal(batch.batch_id)),
+        sql.SQL("add column _loaded_at timestamptz not null default {}").format(sql.Literal(batch.started)),
+    ]
+    if origin is not None:
+        columns.append(sql.SQL("add column _origin text not null default {}").format(sql.Literal(origin)))
+    conn.execute(sql.SQL("alter table {} {}").format(batch.building, sql.SQL(", ").join(columns)))
+
+
+def _copy(conn: Connection, batch: _Batch) -> tuple[int, int]:
+    """COPY the file into the new partition; returns (rows copied, records rejected as unparseable)."""
+    entity = batch.entity
+    if entity.format == "csv":
+        copied = _copy_csv_natively(conn, batch)
+        if copied is not None:
+            return copied, 0
+    _create(conn, batch, entity.columns, with_origin=True)
     rejects: list[tuple] = []
-    target = sql.SQL(", ").join(map(sql.Identifier, (*entity.columns, "_origin")))
-    with conn.cursor() as cur, cur.copy(sql.SQL("copy _incoming ({}) from stdin").format(target)) as copy:
-        for origin, values, raw_text, reason in READERS[entity.format](entity, path):
-            if values is None:
-                rejects.append((origin, raw_text, reason))
-            else:
-                copy.write_row((*values, origin))
+    target = sql.SQL(", ").join(map(sql.Identifier, (*entity.columns, "_origin", "_line")))
+    with conn.cursor() as cur:
+        with cur.copy(sql.SQL("copy {} ({}) from stdin (freeze)").format(batch.building, target)) as copy:
+            for origin, line, values, raw_text, reason in READERS[entity.format](entity, batch.path):
+                if values is None:
+                    rejects.append((located(origin, line), raw_text, reason))
+                else:
+                    copy.write_row((*values, origin, line))
+        copied = cur.rowcount
+    _add_metadata(conn, batch, None)
     if rejects:  # rare by nature, so kept in memory until here
         with (
             conn.cursor() as cur,
@@ -133,57 +178,161 @@ def _copy_incoming(conn: Connection, entity: Entity, path: Path, batch_id: str, 
             ) as copy,
         ):
             for origin, raw_text, reason in rejects:
-                copy.write_row((batch_id, batch_date, entity.source, entity.name, origin, raw_text, reason))
-    return len(rejects)
+                copy.write_row((batch.batch_id, batch.day, entity.source, entity.name, origin, raw_text, reason))
+    return copied, len(rejects)
 
 
-def _copy_csv_natively(conn: Connection, entity: Entity, path: Path) -> bool:
+def _copy_csv_natively(conn: Connection, batch: _Batch) -> int | None:
     """The fast path for a well-formed CSV: PostgreSQL parses the file's bytes itself.
 
-    Origins are derived from the row order (`file:line`, _seq + 1 for the header). Extra columns in the file land in
-    _incoming too and are ignored. A structural error (a line with the wrong number of fields,
-    bad quoting) rolls this attempt back, and the caller falls back to the record-by-record reader,
-    which rejects exactly the broken lines.
+    Returns the rows copied, or None when the record-by-record reader must take over: a header
+    without the expected columns (the reader reports it), or a structural error (a line with the
+    wrong number of fields, bad quoting), which rolls this attempt back so the reader can reject
+    exactly the broken lines. Columns the file has beyond the contract are dropped.
     """
-    import psycopg
+    entity = batch.entity
+    with batch.path.open("rb") as handle:
+        first = handle.readline()
+        header = next(csv.reader([first.decode("utf-8", errors="replace")])) if first.strip() else None
+        missing = [c for c in entity.columns if c not in (header or [])]
+        if header is not None and (missing or len(set(header)) != len(header)):
+            return None
+        extra = [c for c in header or [] if c not in entity.columns]
+        try:
+            with conn.transaction():  # FREEZE needs the table created in this same savepoint
+                _create(conn, batch, [*entity.columns, *extra], with_origin=False)
+                if header is None:
+                    copied = 0  # an empty export: no rows that day
+                else:
+                    copied = _stream(conn, batch, header, handle)
+                if extra:
+                    conn.execute(
+                        sql.SQL("alter table {} {}").format(
+                            batch.building,
+                            sql.SQL(", ").join(sql.SQL("drop column {}").format(sql.Identifier(c)) for c in extra),
+                        )
+                    )
+        except CSV_PARSE_ERRORS:
+            return None
+    _add_metadata(conn, batch, str(batch.path))
+    return copied
 
-    with path.open(encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle), None)
-    if header is None:
-        return True  # an empty export: no rows that day
-    missing = [c for c in entity.columns if c not in header]
-    if missing or len(set(header)) != len(header):
-        return False  # the reader reports it, naming the file and the columns
-    extra = [c for c in header if c not in entity.columns]
-    for column in extra:
-        conn.execute(sql.SQL("alter table _incoming add column {} text").format(sql.Identifier(column)))
-    statement = sql.SQL("copy _incoming ({}) from stdin (format csv, header true)").format(
-        sql.SQL(", ").join(map(sql.Identifier, header))
+
+def _stream(conn: Connection, batch: _Batch, header: list[str], handle: BinaryIO) -> int:
+    statement = sql.SQL("copy {} (_line, {}) from stdin (format csv, freeze)").format(
+        batch.building, sql.SQL(", ").join(map(sql.Identifier, header))
+    )
+    with conn.cursor() as cur:
+        with cur.copy(statement) as copy:
+            for chunk in _numbered(handle):
+                copy.write(chunk)
+        return cur.rowcount
+
+
+def _numbered(handle: BinaryIO) -> Iterator[bytes]:
+    """The rest of the file in chunks, each record prefixed with its line number (the `_line` field).
+
+    A line that ends inside a quoted field continues the record, so it gets no number of its own.
+    """
+    line_no, quoted, lines = 1, False, []
+    for line in handle:
+        line_no += 1
+        lines.append(line if quoted else b"%d,%s" % (line_no, line))
+        if line.count(b'"') & 1:
+            quoted = not quoted
+        if len(lines) == CHUNK_LINES:
+            yield b"".join(lines)
+            lines = []
+    if lines:
+        yield b"".join(lines)
+
+
+def _move_to_rejected(conn: Connection, batch: _Batch, which: sql.Composable, reason: sql.Composable) -> int:
+    """Move the rows of the new partition that `which` selects to raw._rejected with `reason`."""
+    return conn.execute(
+        sql.SQL(
+            "with gone as (delete from {table} where {which} returning *, {reason} as _reason)"
+            " insert into raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
+            " select %s, %s, %s, %s, {located}, (to_jsonb(gone) - {meta})::text, _reason from gone"
+        ).format(
+            table=batch.building,
+            which=which,
+            reason=reason,
+            located=LOCATED,
+            meta=sql.Literal(["_line", "_origin", "_batch_id", "_batch_date", "_loaded_at", "_reason"]),
+        ),
+        [batch.batch_id, batch.day, batch.entity.source, batch.entity.name],
+    ).rowcount
+
+
+def _reject_broken(conn: Connection, batch: _Batch) -> int:
+    reason = reject_reason(batch.entity)
+    # one (parallel) scan to find out; the rare batch with broken rows pays for a second one
+    broken = conn.execute(
+        sql.SQL("select count(*) from {} where {} is not null").format(batch.building, reason)
+    ).fetchone()[0]
+    if not broken:
+        return 0
+    return _move_to_rejected(conn, batch, sql.SQL("{} is not null").format(reason), reason)
+
+
+def _reject_duplicates(conn: Connection, batch: _Batch) -> int:
+    index = sql.SQL("create unique index on {} ({}, _batch_date)").format(
+        batch.building, sql.Identifier(batch.entity.primary_key)
     )
     try:
-        with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy, path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                copy.write(chunk)
-    except (
-        psycopg.errors.BadCopyFileFormat,
-        psycopg.errors.InvalidTextRepresentation,
-        psycopg.errors.CharacterNotInRepertoire,
-        psycopg.errors.UntranslatableCharacter,
-    ):
-        for column in extra:
-            conn.execute(sql.SQL("alter table _incoming drop column {}").format(sql.Identifier(column)))
-        return False
-    return True  # _origin stays NULL: it is `file:line`, derived from _seq when rows move on
+        with conn.transaction():
+            conn.execute(index)
+        return 0
+    except psycopg.errors.UniqueViolation:
+        pass
+    later = sql.SQL(
+        "ctid in (select ctid from (select ctid, row_number() over (partition by {} order by ctid) as n from {}) o"
+        " where n > 1)"
+    ).format(sql.Identifier(batch.entity.primary_key), batch.building)
+    moved = _move_to_rejected(conn, batch, later, duplicate_reason(batch.entity))
+    conn.execute(index)
+    return moved
 
 
-def _record_failure(conn, batch_id, entity, batch_date, path, started, exc) -> None:
+def _swap_in(conn: Connection, batch: _Batch) -> None:
+    partition = sql.Identifier(batch.partition)
+    # Replacing a day's partition needs a moment alone with the raw table: wait for running readers,
+    # but not forever behind a session left open in a transaction.
+    conn.execute("select set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("drop table if exists raw.{}").format(partition))
+    except psycopg.errors.LockNotAvailable as exc:
+        raise BatchLockedError(
+            f"{batch.entity.source}.{batch.entity.name}: {batch.path}: the batch for {batch.day} was not swapped in:"
+            f" raw.{batch.entity.raw_table} stayed in use by other sessions for {LOCK_TIMEOUT} (see pg_stat_activity"
+            " for sessions idle in transaction); nothing was changed, run the date again"
+        ) from exc
+    conn.execute(sql.SQL("alter table {} rename to {}").format(batch.building, partition))
+    conn.execute(
+        sql.SQL("alter table raw.{} attach partition raw.{} for values in ({})").format(
+            sql.Identifier(batch.entity.raw_table), partition, sql.Literal(batch.day)
+        )
+    )
+
+
+def _record_failure(conn: Connection, batch: _Batch, exc: Exception) -> None:
     try:
         with conn.transaction():
             ensure_base(conn)
             conn.execute(
                 "insert into audit.load_batches (batch_id, source, entity, batch_date, origin, status,"
                 " started_at, finished_at, error) values (%s, %s, %s, %s, %s, 'failed', %s, now(), %s)",
-                [batch_id, entity.source, entity.name, batch_date, str(path), started, str(exc)[:2000]],
+                [
+                    batch.batch_id,
+                    batch.entity.source,
+                    batch.entity.name,
+                    batch.day,
+                    str(batch.path),
+                    batch.started,
+                    str(exc)[:2000],
+                ],
             )
     except Exception:  # the original error is the one worth raising
         pass

@@ -44,22 +44,52 @@ def ensure_base(conn: Connection) -> None:
     conn.execute(BASE_DDL)
 
 
+class LegacyRawTableError(RuntimeError):
+    """A raw table from before raw tables were partitioned by batch date."""
+
+
+# The loader's metadata on every raw row; a batch's partition gets them as constant defaults.
+META_COLUMNS = """
+    _line       bigint,
+    _batch_id   text        not null,
+    _batch_date date        not null,
+    _loaded_at  timestamptz not null,
+    _origin     text        not null
+"""
+
+
+def business_columns(columns) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in columns)
+
+
 def ensure_raw_table(conn: Connection, entity: Entity) -> None:
-    columns = [sql.SQL("{} text").format(sql.Identifier(c)) for c in entity.columns]
-    columns += [
-        sql.SQL("_batch_id text not null"),
-        sql.SQL("_batch_date date not null"),
-        sql.SQL("_loaded_at timestamptz not null"),
-        sql.SQL("_origin text not null"),
-    ]
+    """raw.<source>__<entity>: text columns as the feed has them, plus the loader's metadata.
+
+    One partition per batch date, so a batch is swapped in (or replaced) whole: see load/batch.py.
+    `_origin` is the file, or the API's URL and page; `_line` the record's line in that file.
+    """
+    kind = conn.execute(
+        "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'raw' and c.relname = %s",
+        [entity.raw_table],
+    ).fetchone()
+    if kind and kind[0] != "p":
+        raise LegacyRawTableError(
+            f"raw.{entity.raw_table} was created by an earlier salesdw, before raw tables were partitioned by"
+            " batch date; start from an empty warehouse (`make clean`, or `drop schema raw cascade` and rerun the"
+            " dates)"
+        )
     conn.execute(
-        sql.SQL("create table if not exists raw.{} ({})").format(
-            sql.Identifier(entity.raw_table), sql.SQL(", ").join(columns)
+        sql.SQL("create table if not exists raw.{} ({}, {}) partition by list (_batch_date)").format(
+            sql.Identifier(entity.raw_table), business_columns(entity.columns), sql.SQL(META_COLUMNS)
         )
     )
+    # a key appears once per batch: each partition brings the unique index its load was checked with
     conn.execute(
-        sql.SQL("create index if not exists {} on raw.{} (_batch_date)").format(
-            sql.Identifier(f"{entity.raw_table}__batch_date"), sql.Identifier(entity.raw_table)
+        sql.SQL("create unique index if not exists {} on raw.{} ({}, _batch_date)").format(
+            sql.Identifier(f"{entity.raw_table}__key"),
+            sql.Identifier(entity.raw_table),
+            sql.Identifier(entity.primary_key),
         )
     )
 

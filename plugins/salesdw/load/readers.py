@@ -1,9 +1,9 @@
 """Stream feed files record by record: values in the entity's column order, or a rejection.
 
-Each reader yields `(origin, values, raw_text, reason)`: origin is `file:line` (or the `_origin`
-an API extractor stamped on the record: URL and page); values is a tuple of text (None for NULL)
-when the record parses, otherwise None with the raw text and the reason it was rejected.
-Nothing is read into memory beyond one record.
+Each reader yields `(origin, line, values, raw_text, reason)`: origin is the file (or the `_origin` an
+API extractor stamped on the record: URL and page, and then line is None), line the record's line in
+the file; values is a tuple of text (None for NULL) when the record parses, otherwise None with the
+raw text and the reason it was rejected. Nothing is read into memory beyond one record.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from salesdw.config import Entity
 
-Record = tuple[str, tuple[str | None, ...] | None, str | None, str | None]
+Record = tuple[str, int | None, tuple[str | None, ...] | None, str | None, str | None]
 
 
 class FeedFormatError(ValueError):
@@ -38,19 +38,20 @@ def read_jsonl(entity: Entity, path: Path) -> Iterator[Record]:
             text = line.rstrip("\n")
             if not text.strip():
                 continue
-            origin = f"{path}:{line_no}"
             try:
                 # parse_float=str keeps the amount exactly as the source wrote it
                 obj = json.loads(text, parse_float=str)
             except json.JSONDecodeError as exc:
-                yield origin, None, text, f"invalid JSON: {exc.msg} at column {exc.colno}"
+                yield str(path), line_no, None, text, f"invalid JSON: {exc.msg} at column {exc.colno}"
                 continue
             if not isinstance(obj, dict):
-                yield origin, None, text, f"expected a JSON object, got {type(obj).__name__}"
+                yield str(path), line_no, None, text, f"expected a JSON object, got {type(obj).__name__}"
                 continue
+            values = tuple(_text(obj.get(c)) for c in entity.columns)
             if "_origin" in obj:
-                origin = f"{obj['_origin']} ({origin})"
-            yield origin, tuple(_text(obj.get(c)) for c in entity.columns), None, None
+                yield str(obj["_origin"]), None, values, None, None
+            else:
+                yield str(path), line_no, values, None, None
 
 
 def read_csv(entity: Entity, path: Path) -> Iterator[Record]:
@@ -66,13 +67,20 @@ def read_csv(entity: Entity, path: Path) -> Iterator[Record]:
                 f"{', '.join(missing)}; expected {', '.join(entity.columns)}, got {', '.join(header)}"
             )
         positions = [header.index(c) for c in entity.columns]
+        origin = str(path)
+        line = reader.line_num + 1  # where the next record starts
         for fields in reader:
-            origin = f"{path}:{reader.line_num}"
             if len(fields) != len(header):
                 raw = ",".join(fields)
-                yield origin, None, raw, f"expected {len(header)} fields, got {len(fields)}"
-                continue
-            yield origin, tuple(fields[i] if fields[i] != "" else None for i in positions), None, None
+                yield origin, line, None, raw, f"expected {len(header)} fields, got {len(fields)}"
+            else:
+                yield origin, line, tuple(fields[i] if fields[i] != "" else None for i in positions), None, None
+            line = reader.line_num + 1
 
 
 READERS = {"jsonl": read_jsonl, "csv": read_csv}
+
+
+def located(origin: str, line: int | None) -> str:
+    """Where a record came from, as people read it: `file:line`, or the API's URL and page."""
+    return origin if line is None else f"{origin}:{line}"

@@ -162,7 +162,9 @@ class EmbeddedPostgres:
         if self.running():
             return False
         self._prepare_owner()
-        options = f"-p {self.port} -h 127.0.0.1 -k {self.run_dir}"
+        # A single node with no replicas: minimal WAL lets the loader's COPY into a partition created in
+        # the same transaction skip WAL altogether (see load/batch.py).
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.run_dir} -c wal_level=minimal -c max_wal_senders=0"
         self._run(
             [
                 str(_bin_dir() / "pg_ctl"),
