@@ -84,7 +84,7 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
         ),
         "target_attainment": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
-            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["rep_id", "product_line", "month"]), CRITICAL),
+            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["rep_id", "team", "region", "product_line", "month"]), CRITICAL),
             (gxe.ExpectColumnValuesToNotBeNull(column="rep_id"), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="target_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="bookings_amount", min_value=0), CRITICAL),
