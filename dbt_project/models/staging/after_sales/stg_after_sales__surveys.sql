@@ -8,12 +8,7 @@ source as (
 
 deletions as (
 
-    -- the API's deleted-records listing: when each deleted record went
-    select
-        survey_id,
-        max(cast(deleted_at as timestamptz)) as deleted_at
-    from {{ source('after_sales', 'surveys__deleted') }}
-    group by survey_id
+    {{ deletions_of('after_sales', 'surveys', 'survey_id') }}
 
 ),
 
@@ -50,16 +45,7 @@ deduplicated as (
 
 final as (
 
-    -- deleted in the source when deleted after its latest version; the row stays, flagged
-    select
-        deduplicated.*,
-        deletions.deleted_at is not null as is_deleted,
-        deletions.deleted_at
-    from deduplicated
-    left join deletions
-        on
-            deduplicated.survey_id = deletions.survey_id
-            and deletions.deleted_at >= coalesce(deduplicated.submitted_at, '-infinity')
+    {{ flag_deleted('deduplicated', 'deletions', 'survey_id', 'submitted_at') }}
 
 )
 

@@ -8,12 +8,7 @@ source as (
 
 deletions as (
 
-    -- the API's deleted-records listing: when each deleted record went
-    select
-        activity_id,
-        max(cast(deleted_at as timestamptz)) as deleted_at
-    from {{ source('crm', 'activities__deleted') }}
-    group by activity_id
+    {{ deletions_of('crm', 'activities', 'activity_id') }}
 
 ),
 
@@ -52,16 +47,7 @@ deduplicated as (
 
 final as (
 
-    -- deleted in the source when deleted after its latest version; the row stays, flagged
-    select
-        deduplicated.*,
-        deletions.deleted_at is not null as is_deleted,
-        deletions.deleted_at
-    from deduplicated
-    left join deletions
-        on
-            deduplicated.activity_id = deletions.activity_id
-            and deletions.deleted_at >= coalesce(deduplicated.updated_at, '-infinity')
+    {{ flag_deleted('deduplicated', 'deletions', 'activity_id', 'updated_at') }}
 
 )
 

@@ -8,12 +8,7 @@ source as (
 
 deletions as (
 
-    -- the API's deleted-records listing: when each deleted record went
-    select
-        lead_id,
-        max(cast(deleted_at as timestamptz)) as deleted_at
-    from {{ source('crm', 'leads__deleted') }}
-    group by lead_id
+    {{ deletions_of('crm', 'leads', 'lead_id') }}
 
 ),
 
@@ -56,16 +51,7 @@ deduplicated as (
 
 final as (
 
-    -- deleted in the source when deleted after its latest version; the row stays, flagged
-    select
-        deduplicated.*,
-        deletions.deleted_at is not null as is_deleted,
-        deletions.deleted_at
-    from deduplicated
-    left join deletions
-        on
-            deduplicated.lead_id = deletions.lead_id
-            and deletions.deleted_at >= coalesce(deduplicated.updated_at, '-infinity')
+    {{ flag_deleted('deduplicated', 'deletions', 'lead_id', 'updated_at') }}
 
 )
 

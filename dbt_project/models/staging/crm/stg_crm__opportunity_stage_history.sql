@@ -8,12 +8,7 @@ source as (
 
 deletions as (
 
-    -- the API's deleted-records listing: when each deleted record went
-    select
-        history_id,
-        max(cast(deleted_at as timestamptz)) as deleted_at
-    from {{ source('crm', 'opportunity_stage_history__deleted') }}
-    group by history_id
+    {{ deletions_of('crm', 'opportunity_stage_history', 'history_id') }}
 
 ),
 
@@ -50,16 +45,7 @@ deduplicated as (
 
 final as (
 
-    -- deleted in the source when deleted after its latest version; the row stays, flagged
-    select
-        deduplicated.*,
-        deletions.deleted_at is not null as is_deleted,
-        deletions.deleted_at
-    from deduplicated
-    left join deletions
-        on
-            deduplicated.history_id = deletions.history_id
-            and deletions.deleted_at >= coalesce(deduplicated.entered_at, '-infinity')
+    {{ flag_deleted('deduplicated', 'deletions', 'history_id', 'entered_at') }}
 
 )
 

@@ -8,12 +8,7 @@ source as (
 
 deletions as (
 
-    -- the API's deleted-records listing: when each deleted record went
-    select
-        rep_id,
-        max(cast(deleted_at as timestamptz)) as deleted_at
-    from {{ source('crm', 'reps__deleted') }}
-    group by rep_id
+    {{ deletions_of('crm', 'reps', 'rep_id') }}
 
 ),
 
@@ -53,16 +48,7 @@ deduplicated as (
 
 final as (
 
-    -- deleted in the source when deleted after its latest version; the row stays, flagged
-    select
-        deduplicated.*,
-        deletions.deleted_at is not null as is_deleted,
-        deletions.deleted_at
-    from deduplicated
-    left join deletions
-        on
-            deduplicated.rep_id = deletions.rep_id
-            and deletions.deleted_at >= coalesce(deduplicated.updated_at, '-infinity')
+    {{ flag_deleted('deduplicated', 'deletions', 'rep_id', 'updated_at') }}
 
 )
 

@@ -8,12 +8,7 @@ source as (
 
 deletions as (
 
-    -- the API's deleted-records listing: when each deleted record went
-    select
-        target_id,
-        max(cast(deleted_at as timestamptz)) as deleted_at
-    from {{ source('crm', 'targets__deleted') }}
-    group by target_id
+    {{ deletions_of('crm', 'targets', 'target_id') }}
 
 ),
 
@@ -53,16 +48,7 @@ deduplicated as (
 
 final as (
 
-    -- deleted in the source when deleted after its latest version; the row stays, flagged
-    select
-        deduplicated.*,
-        deletions.deleted_at is not null as is_deleted,
-        deletions.deleted_at
-    from deduplicated
-    left join deletions
-        on
-            deduplicated.target_id = deletions.target_id
-            and deletions.deleted_at >= coalesce(deduplicated.updated_at, '-infinity')
+    {{ flag_deleted('deduplicated', 'deletions', 'target_id', 'updated_at') }}
 
 )
 
