@@ -118,6 +118,22 @@ def sales_nightly():
 
         return run_checks(warehouse_url_from_airflow(), date.fromisoformat(feed_day))
 
+    @task
+    def validate_feeds(feed_day: str, run_id: str | None = None) -> dict:
+        """Great Expectations over each feed's batch of the day (its contract, rejects, references,
+        volume, freshness); a critical failure stops the run before dbt touches the marts."""
+        from datetime import date
+
+        from airflow.exceptions import AirflowFailException
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.quality.feeds import QualityGateError
+        from salesdw.quality.feeds import validate_feeds as run_checkpoint
+
+        try:
+            return run_checkpoint(warehouse_url_from_airflow(), date.fromisoformat(feed_day), run_id=run_id)
+        except QualityGateError as exc:
+            raise AirflowFailException(str(exc)) from None  # the data is wrong: retrying cannot help
+
     dbt_build = DbtTaskGroup(
         group_id="dbt_build",
         project_config=ProjectConfig(
@@ -143,10 +159,15 @@ def sales_nightly():
     @task
     def validate_marts(feed_day: str, run_id: str | None = None) -> dict:
         """Great Expectations checkpoint over the marts; a failed expectation fails the run."""
+        from airflow.exceptions import AirflowFailException
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.quality.marts import QualityGateError
         from salesdw.quality.marts import validate_marts as run_checkpoint
 
-        return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id)
+        try:
+            return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id)
+        except QualityGateError as exc:
+            raise AirflowFailException(str(exc)) from None
 
     @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
     def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:
@@ -157,7 +178,7 @@ def sales_nightly():
         return record(warehouse_url_from_airflow(), feed_day, run_id=run_id, validation=validation)
 
     validation = validate_marts(FEED_DAY)
-    loaded >> check_references(FEED_DAY) >> dbt_build >> validation
+    loaded >> check_references(FEED_DAY) >> validate_feeds(FEED_DAY) >> dbt_build >> validation
     publish(FEED_DAY, validation)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 from salesdw import paths
+from salesdw.generate.breaks import BREAKS
 
 DEMO_START = date(2026, 1, 1)
 
@@ -63,11 +65,14 @@ def cmd_generate(args) -> int:
         seed=args.seed,
         data_dir=data_dir,
         dirty=args.dirty,
+        break_kind=args.break_kind,
     )
     end = args.start + timedelta(days=args.days - 1)
     print(f"feeds for {args.start} .. {end} written under {data_dir}")
     for table, rows in counts.items():
         print(f"  {table:<40} {rows:>9,} rows")
+    if args.break_kind:
+        print(json.loads((data_dir / "planted.json").read_text())["break"]["message"])
     return 0
 
 
@@ -142,6 +147,12 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of records to spoil with realistic defects, e.g. 0.01 (default %(default)s)",
+    )
+    gen.add_argument(
+        "--break",
+        dest="break_kind",
+        choices=sorted(BREAKS),
+        help="plant a critical violation in the last day's feeds, to watch `salesdw run` stop at the gate",
     )
     gen.add_argument(
         "--data-dir",

@@ -49,7 +49,7 @@ class Entity:
 
 @cache
 def entities() -> tuple[Entity, ...]:
-    spec = yaml.safe_load(paths.SOURCES_FILE.read_text())
+    spec = _settings()
     return tuple(
         Entity(
             source=source,
@@ -72,7 +72,20 @@ def entities() -> tuple[Entity, ...]:
 
 @cache
 def currencies() -> tuple[str, ...]:
-    return tuple(yaml.safe_load(paths.SOURCES_FILE.read_text())["currencies"])
+    return tuple(_settings()["currencies"])
+
+
+def max_reject_rate() -> float:
+    return float(_settings()["max_reject_rate"])
+
+
+def freshness_warn_days() -> int:
+    return int(_settings()["freshness_warn_days"])
+
+
+@cache
+def _settings() -> dict:
+    return yaml.safe_load(paths.SOURCES_FILE.read_text())
 
 
 def sources() -> list[str]:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from salesdw import config, paths
+from salesdw.generate import breaks
 from salesdw.generate.dirty import Planter
 from salesdw.generate.world import Simulation, Version
 
@@ -144,6 +145,7 @@ def generate(
     data_dir: Path | None = None,
     landing_files: bool = False,
     dirty: float = 0.0,
+    break_kind: str | None = None,
 ) -> dict[str, int]:
     """Simulate the sources and write what each delivers; returns rows delivered per raw table.
 
@@ -151,7 +153,9 @@ def generate(
     - file sources (the ERP): one export per entity and day in `<data>/drop/<source>/`
       (`<entity>_<YYYYMMDD>.csv`, GBK-encoded for zh_CN, or `.xlsx`);
     - with `landing_files`, also every feed as already extracted, in `<data>/landing` (offline use);
-    - with `dirty`, that share of records spoiled, counted in `<data>/planted.json`.
+    - with `dirty`, that share of records spoiled, counted in `<data>/planted.json`;
+    - with `break_kind`, the last day's feed of one entity broken (generate/breaks.py), noted in
+      `<data>/planted.json` under "break".
     """
     data_dir = data_dir or paths.DATA_DIR
     world = Simulation(
@@ -167,6 +171,11 @@ def generate(
     for entity in config.entities():
         for versions in world.records.get(entity.name, []):
             versions[:] = [(ts, planter.spoil_fields(entity, fields)) for ts, fields in versions]
+    last_day = start + timedelta(days=days - 1)
+    broken = 0
+    if break_kind:
+        _, name = breaks.BREAKS[break_kind]
+        broken = breaks.break_versions(break_kind, world.records.get(name, []), last_day, start)
     write_source_state(world, data_dir / "sources")
     encoding = "gbk" if locale == "zh_CN" else "utf-8"
     counts: dict[str, int] = {}
@@ -174,6 +183,9 @@ def generate(
         buckets = _by_day(world.records.get(entity.name, []), start, days)
         if entity.delivery == "files":
             buckets = [planter.spoil_file_rows(entity, rows) for rows in buckets]
+        if break_kind and breaks.BREAKS[break_kind] == (entity.source, entity.name) and entity.delivery == "files":
+            earlier = [row for bucket in buckets[:-1] for row in bucket if "__raw__" not in row]
+            buckets[-1], broken = breaks.break_rows(break_kind, buckets[-1], earlier)
         counts[entity.raw_table] = sum(len(b) for b in buckets)
         for offset, rows in enumerate(buckets):
             planter.count(entity, rows)
@@ -184,5 +196,13 @@ def generate(
                 _write_feed(data_dir / "drop" / entity.source / name, entity, rows, encoding=encoding, excel=excel)
             if landing_files:
                 _write_feed(data_dir / "landing" / entity.source / day.isoformat() / entity.file_name, entity, rows)
-    (data_dir / "planted.json").write_text(json.dumps({t: dict(c) for t, c in planter.planted.items()}, indent=2))
+    planted: dict = {t: dict(c) for t, c in planter.planted.items()}
+    if break_kind:
+        planted["break"] = {
+            "kind": break_kind,
+            "day": last_day.isoformat(),
+            "records": broken,
+            "message": breaks.check(break_kind, last_day, broken),
+        }
+    (data_dir / "planted.json").write_text(json.dumps(planted, indent=2))
     return counts

@@ -1,12 +1,18 @@
-"""Expectation suites over the BI-facing marts: the business invariants BI relies on.
+"""Expectation suites in code: each raw feed's contract, and the business invariants BI relies on.
 
-Severity is declared next to each expectation (kept in its `meta`): `critical` fails the run
-before publish; `warning` is recorded but does not block.
+Severity is declared next to each expectation (GX's own `severity`, and in `meta` for the results
+table): `critical` fails the run before publish; `warning` is recorded but does not block.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
 import great_expectations.expectations as gxe
+from great_expectations.expectations.expectation import FailureSeverity
+
+from salesdw import config
+from salesdw.config import Entity
 
 CRITICAL, WARNING = "critical", "warning"
 
@@ -16,6 +22,7 @@ FUNNEL_STAGES = ["needs_analysis", "proposal", "negotiation", "contract"]
 def _suite(*entries: tuple[gxe.Expectation, str]) -> list[gxe.Expectation]:
     for expectation, severity in entries:
         expectation.meta = {**(expectation.meta or {}), "severity": severity}
+        expectation.severity = FailureSeverity(severity)
     return [expectation for expectation, _ in entries]
 
 
@@ -84,10 +91,102 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
         ),
         "target_attainment": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
-            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["rep_id", "team", "region", "product_line", "month"]), CRITICAL),
+            (
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=["rep_id", "team", "region", "product_line", "month"]),
+                CRITICAL,
+            ),
             (gxe.ExpectColumnValuesToNotBeNull(column="rep_id"), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="target_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="bookings_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="attainment_rate", min_value=0), CRITICAL),
         ),
     }
+
+
+LOADER_COLUMNS = ["_line", "_batch_id", "_batch_date", "_loaded_at", "_origin"]
+
+
+def _rows(description: str, query: str, severity: str) -> tuple[gxe.Expectation, str]:
+    """An expectation that `query` (over `{batch}`, the day's partition) returns no rows."""
+    return gxe.UnexpectedRowsExpectation(unexpected_rows_query=query, description=description), severity
+
+
+def feed_suite(entity: Entity, day: date, usual_rows: float | None) -> list[gxe.Expectation]:
+    """The contract of one day's batch of a feed (its partition of raw.<source>__<entity>).
+
+    `usual_rows` is the trailing average batch size, for the volume check (None: too little history).
+    """
+    pk, name = entity.primary_key, f"{entity.source}.{entity.name}"
+    entries = [
+        (gxe.ExpectTableColumnsToMatchSet(column_set=[*entity.columns, *LOADER_COLUMNS], exact_match=True), CRITICAL),
+        (gxe.ExpectColumnValuesToNotBeNull(column=pk), CRITICAL),
+        (gxe.ExpectColumnValuesToBeUnique(column=pk), CRITICAL),
+        _rows(
+            f"{name}: at most {config.max_reject_rate():.1%} of the day's rows rejected or quarantined",
+            "select l.batch_id, l.rows_read, l.rows_rejected, (select count(*) from {batch}) as rows_in_raw"
+            f" from audit.load_batches l where l.status = 'loaded' and l.source = '{entity.source}'"
+            f" and l.entity = '{entity.name}' and l.batch_date = '{day}'"
+            f" and l.rows_rejected > {config.max_reject_rate()} * l.rows_read",
+            CRITICAL,
+        ),
+    ]
+    for column, type_name in entity.types:
+        entries.append(
+            _rows(
+                f"{name}.{column} is a valid {type_name}",
+                f"select * from {{batch}} where {column} is not null"
+                f" and not pg_input_is_valid({column}, '{type_name}')",
+                CRITICAL,
+            )
+        )
+        if type_name in ("date", "timestamptz"):  # plausible: not before 1990, not over a year ahead
+            entries.append(
+                _rows(
+                    f"{name}.{column} between 1990-01-01 and a year after {day}",
+                    f"select * from {{batch}} where cast({column} as {type_name}) not between '1990-01-01'"
+                    f" and date '{day}' + 366",
+                    WARNING,
+                )
+            )
+    for column in entity.non_negative:
+        entries.append(
+            _rows(f"{name}.{column} >= 0", f"select * from {{batch}} where cast({column} as numeric) < 0", CRITICAL)
+        )
+    if entity.currency:
+        codes = ", ".join(f"'{c}'" for c in config.currencies())
+        entries.append(
+            _rows(
+                f"{name}.{entity.currency} is one of {', '.join(config.currencies())}",
+                f"select * from {{batch}} where upper({entity.currency}) not in ({codes})",
+                CRITICAL,
+            )
+        )
+    for column, target in entity.references:
+        parent = config.entity(*target.split("."))
+        entries.append(
+            _rows(
+                f"{name}.{column} refers to a delivered {target}",
+                # GX puts the batch in as `(...) AS subselect`: wrap it to give it a name of our own
+                f"select * from (select * from {{batch}}) c where c.{column} is not null and not exists"
+                f" (select from raw.{parent.raw_table} p where p.{parent.primary_key} = c.{column})",
+                CRITICAL,
+            )
+        )
+    if entity.cursor:
+        entries.append(
+            _rows(
+                f"{name}: newest {entity.cursor} within {config.freshness_warn_days()} days of {day}",
+                f"select newest from (select max(cast({entity.cursor} as timestamptz)) as newest from"
+                f" (select {entity.cursor} from {{batch}} union all select {entity.cursor} from raw.{entity.raw_table})"
+                f" c) f where newest is null or newest < date '{day}' + 1 - {config.freshness_warn_days()}",
+                WARNING,
+            )
+        )
+    if usual_rows:
+        entries.append(
+            (
+                gxe.ExpectTableRowCountToBeBetween(min_value=int(usual_rows * 0.2), max_value=int(usual_rows * 5) + 10),
+                WARNING,
+            )
+        )
+    return _suite(*entries)

@@ -1,0 +1,192 @@
+"""Run expectation suites as one Great Expectations checkpoint, in the database (SQL pushdown).
+
+The GX project lives in .salesdw/gx (generated, git-ignored; the suites are code in suites.py),
+Data Docs are written to .salesdw/data_docs, and every expectation's result is kept in
+audit.dq_results. The connection string reaches GX through an environment variable, so the
+password is never written into GX's config files. A failed critical expectation raises
+QualityGateError naming the table, the check, what was observed and how to see the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from salesdw import paths
+from salesdw.orchestrate.airflow_env import sqlalchemy_url
+from salesdw.quality.suites import CRITICAL, severity_of
+
+SITE = "salesdw_data_docs"
+URL_VAR = "SALESDW_GX_WAREHOUSE_URL"
+
+DQ_DDL = """
+create schema if not exists audit;
+create table if not exists audit.dq_results (
+    run_id        text        not null,
+    data_interval date        not null,
+    suite         text        not null,
+    table_name    text        not null,
+    expectation   text        not null,
+    kwargs        jsonb       not null,
+    severity      text        not null,
+    success       boolean     not null,
+    observed      jsonb,
+    validated_at  timestamptz not null default now()
+);
+"""
+
+
+class QualityGateError(RuntimeError):
+    """Critical expectations failed: the data must not be published."""
+
+
+def _context(data_docs_dir: Path):
+    import great_expectations as gx
+
+    context = gx.get_context(mode="file", project_root_dir=str(paths.GX_DIR))
+    site = {
+        "class_name": "SiteBuilder",
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir)},
+    }
+    if SITE in context.get_site_names():
+        context.update_data_docs_site(SITE, site)
+    else:
+        context.add_data_docs_site(SITE, site)
+    return context
+
+
+@dataclass
+class Suite:
+    """Expectations over one table (schema.table), named `schema.table` in GX and audit.dq_results."""
+
+    schema: str
+    table: str
+    expectations: list
+    # how to look at the offending rows, for the failure message
+    rows_hint: str = ""
+    # a name that stays the same from day to day when `table` does not (a feed's daily partition)
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or f"{self.schema}.{self.table}"
+
+
+def run_suites(
+    url: str, data_interval: str, suites: list[Suite], *, gate: str, run_id: str, data_docs_dir: Path | None = None
+) -> dict:
+    """Validate every suite in one checkpoint named after `gate` (e.g. "marts", "feeds"); record each
+    expectation's result; raise QualityGateError if a critical one failed."""
+    import great_expectations as gx
+    import psycopg
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    data_docs_dir = data_docs_dir or paths.DATA_DOCS_DIR
+    os.environ[URL_VAR] = sqlalchemy_url(url)
+    context = _context(data_docs_dir)
+    source = context.data_sources.add_or_update_postgres(name="warehouse", connection_string="${" + URL_VAR + "}")
+    definitions = []
+    by_name = {s.name: s for s in suites}
+    for spec in suites:
+        asset = source.add_table_asset(name=spec.name, table_name=spec.table, schema_name=spec.schema)
+        batch = asset.add_batch_definition_whole_table(name="whole_table")
+        suite = context.suites.add_or_update(gx.ExpectationSuite(name=spec.name, expectations=spec.expectations))
+        definitions.append(
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
+            )
+        )
+    try:  # a stored checkpoint may name assets this run does not have (a feed with no batch today)
+        context.checkpoints.delete(name=f"{gate}_checkpoint")
+    except Exception:  # noqa: BLE001 - none stored yet, or unreadable: either way it is rebuilt below
+        pass
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{gate}_checkpoint",
+            validation_definitions=definitions,
+            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[SITE])],
+            result_format="SUMMARY",
+        )
+    )
+    result = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
+
+    rows, failures = [], []
+    for validation in result.run_results.values():
+        spec = by_name[validation.suite_name]
+        for r in validation.results:
+            cfg = r.expectation_config
+            kwargs = {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
+            severity = severity_of(cfg.meta)
+            observed = {
+                k: r.result.get(k)
+                for k in ("observed_value", "unexpected_count", "partial_unexpected_list", "details")
+                if r.result.get(k) is not None
+            }
+            error = _exception_message(r.exception_info)
+            if error:  # the check itself could not run: say why rather than show an empty result
+                observed["error"] = error
+            rows.append(
+                (
+                    run_id,
+                    data_interval,
+                    spec.name,
+                    spec.table,
+                    cfg.type,
+                    json.dumps(kwargs, default=str),
+                    severity,
+                    bool(r.success),
+                    json.dumps(observed, default=str),
+                )
+            )
+            if not r.success:
+                what = cfg.description or f"{cfg.type}({_kwargs_text(kwargs)})"
+                message = f"{spec.name}: {what}; observed {json.dumps(observed, default=str)[:400]}"
+                if spec.rows_hint:
+                    message += f"; rows: {spec.rows_hint}"
+                failures.append((severity, message))
+    with psycopg.connect(url) as conn:
+        conn.execute(DQ_DDL)
+        conn.execute("delete from audit.dq_results where run_id = %s and suite = any(%s)", [run_id, list(by_name)])
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into audit.dq_results (run_id, data_interval, suite, table_name, expectation,"
+                " kwargs, severity, success, observed) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+    critical = [msg for sev, msg in failures if sev == CRITICAL]
+    summary = {
+        "run_id": run_id,
+        "evaluated": len(rows),
+        "failed_critical": len(critical),
+        "failed_warning": len(failures) - len(critical),
+        "warnings": [msg for sev, msg in failures if sev != CRITICAL],
+        "data_docs": str(data_docs_dir / "index.html"),
+    }
+    if critical:
+        raise QualityGateError(
+            f"{len(critical)} critical expectation(s) failed at the {gate} gate; nothing is published:\n  - "
+            + "\n  - ".join(critical)
+            + f"\nSee Data Docs at {summary['data_docs']} and `select * from audit.dq_results where run_id = '{run_id}'"
+            " and not success`."
+        )
+    return summary
+
+
+def _kwargs_text(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "unexpected_rows_query")
+
+
+def _exception_message(info: dict | None) -> str | None:
+    """GX keeps a failed check's exception either flat or per metric; find its message."""
+    if not info:
+        return None
+    if info.get("raised_exception"):
+        return info.get("exception_message")
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return value.get("exception_message")
+    return None
