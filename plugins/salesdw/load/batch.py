@@ -72,7 +72,12 @@ class _Batch:
 
     @property
     def partition(self) -> str:
-        return f"{self.entity.raw_table}__{self.day:%Y%m%d}"
+        return partition_name(self.entity, self.day)
+
+
+def partition_name(entity: Entity, day: date) -> str:
+    """The raw table's partition that holds the entity's batch for `day`."""
+    return f"{entity.raw_table}__{day:%Y%m%d}"
 
 
 def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) -> BatchResult:
