@@ -13,7 +13,8 @@ collections as (
 fact_payments as (
 
     select
-        coalesce(sum(amount) filter (where paid_on <= {{ get_run_date() }}), 0)
+        -- collections are in the reporting currency
+        coalesce(sum(amount_reporting) filter (where paid_on <= {{ get_run_date() }}), 0)
             as fct_payments_to_run_date,
         coalesce(sum(amount), 0) as fct_payments_amount
 

@@ -13,10 +13,12 @@ attainment as (
 won_opportunities as (
 
     select
-        coalesce(sum({{ to_reporting_currency('amount', 'currency', 'closed_date') }}), 0)
+        coalesce(sum({{ to_reporting_currency('opportunities.amount', 'fx') }}), 0)
             as won_amount
-    from {{ ref('stg_crm__opportunities') }}
-    where stage = 'closed_won' and is_deleted is not true
+    from {{ ref('stg_crm__opportunities') }} as opportunities
+    -- converted at the close date's rate, as fct_bookings
+    {{ join_fx_rate('fx', 'opportunities.currency', 'opportunities.closed_date') }}
+    where opportunities.stage = 'closed_won' and opportunities.is_deleted is not true
 
 ),
 

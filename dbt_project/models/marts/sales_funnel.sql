@@ -1,6 +1,16 @@
--- Stage conversion: of the opportunities that entered a stage in a month, how many later
--- reached any later stage (advanced) and how many ended closed_lost.
+-- The funnel from lead to close, additive for any slice: one row per month x stage x rep x
+-- team x region x product line x lead source. A lead enters stage `lead` when created and
+-- advances when converted; an opportunity enters each stage when it first reaches it (stage
+-- history) and advances when it later reaches any later stage; closed_won / closed_lost rows
+-- count the deals won / lost in the month (by close date, as fct_bookings dates a booking).
+-- Team and region are the rep's as of the entry. Records deleted in the source do not count.
 with
+
+leads as (
+
+    select * from {{ ref('stg_crm__leads') }}
+
+),
 
 stages_reached as (
 
@@ -10,7 +20,13 @@ stages_reached as (
 
 opportunities as (
 
-    select * from {{ ref('stg_crm__opportunities') }}
+    select * from {{ ref('int_opportunities_timed') }}
+
+),
+
+sales_reps as (
+
+    select * from {{ ref('dim_sales_rep') }}
 
 ),
 
@@ -20,76 +36,175 @@ funnel_stages as (
 
 ),
 
+lead_entries as (
+
+    select
+        leads.lead_id as record_id,
+        'lead' as stage,
+        0 as stage_order,
+        'needs_analysis' as next_stage,
+        leads.created_at as entered_at,
+        leads.created_date as entered_date,
+        leads.owner_rep_id,
+        -- a lead has no product line; its conversion would otherwise look certain per line
+        cast(null as text) as product_line,
+        leads.source_channel as lead_source,
+        leads.is_converted as has_advanced,
+        coalesce(converted.is_won, false) as has_ended_won,
+        coalesce(converted.is_lost, false) as has_ended_lost
+
+    from leads
+
+    left join opportunities as converted
+        on leads.converted_opportunity_id = converted.opportunity_id
+
+    where leads.is_deleted is not true
+
+),
+
 stage_entries as (
 
     select
-        stages_reached.opportunity_id,
+        stages_reached.opportunity_id as record_id,
         funnel_stages.stage,
         funnel_stages.stage_order,
         funnel_stages.next_stage,
-        stages_reached.first_entered_at,
-        cast(date_trunc('month', stages_reached.first_entered_date) as date) as entered_month
+        stages_reached.first_entered_at as entered_at,
+        stages_reached.first_entered_date as entered_date,
+        opportunities.owner_rep_id,
+        opportunities.product_line,
+        opportunities.lead_source,
+        exists (
+            select 1
+            from stages_reached as later_stages
+            where
+                later_stages.opportunity_id = stages_reached.opportunity_id
+                and later_stages.stage_order > stages_reached.stage_order
+                and later_stages.last_entered_at >= stages_reached.first_entered_at
+        ) as has_advanced,
+        opportunities.is_won as has_ended_won,
+        opportunities.is_lost as has_ended_lost
 
     from stages_reached
 
     inner join funnel_stages
         on stages_reached.stage = funnel_stages.stage
 
+    -- inner: an opportunity deleted in the CRM is not in int_opportunities_timed
+    inner join opportunities
+        on stages_reached.opportunity_id = opportunities.opportunity_id
+
 ),
 
-stage_entries_flagged as (
+closed_entries as (
 
     select
-        stage_entries.*,
-        exists (
-            select 1
-            from stages_reached as later_stages
-            where
-                later_stages.opportunity_id = stage_entries.opportunity_id
-                and later_stages.stage_order > stage_entries.stage_order
-                and later_stages.last_entered_at >= stage_entries.first_entered_at
-        ) as has_advanced,
-        coalesce(opportunities.is_lost, false) as has_ended_lost
+        opportunity_id as record_id,
+        stage,
+        stage_order,
+        cast(null as text) as next_stage,
+        closed_at as entered_at,
+        closed_date as entered_date,
+        owner_rep_id,
+        product_line,
+        lead_source,
+        false as has_advanced,
+        is_won as has_ended_won,
+        is_lost as has_ended_lost
 
-    from stage_entries
+    from opportunities
 
-    left join opportunities
-        on stage_entries.opportunity_id = opportunities.opportunity_id
+    where (is_won or is_lost) and closed_date is not null
+
+),
+
+entries as (
+
+    select * from lead_entries
+    union all
+    select * from stage_entries
+    union all
+    select * from closed_entries
+
+),
+
+entries_sliced as (
+
+    select
+        entries.*,
+        cast(date_trunc('month', entries.entered_date) as date) as entered_month,
+        coalesce(entries.owner_rep_id, 'unknown') as rep_id,
+        coalesce(sales_reps.team, 'unknown') as team,
+        coalesce(sales_reps.region, 'unknown') as region,
+        coalesce(entries.product_line, 'unknown') as product_line_key,
+        coalesce(entries.lead_source, 'unknown') as lead_source_key
+
+    from entries
+
+    left join sales_reps
+        on
+            entries.owner_rep_id = sales_reps.rep_id
+            and {{ scd2_valid_at('sales_reps', 'entries.entered_at') }}
+
+    -- an entry without a date has no month to count in
+    where entries.entered_date is not null
 
 ),
 
 aggregated as (
 
     select
+        entered_month,
         stage,
         stage_order,
         next_stage,
-        entered_month,
-        count(distinct opportunity_id) as entered_count,
-        count(distinct case when has_advanced then opportunity_id end) as advanced_count,
-        count(distinct case when has_ended_lost then opportunity_id end) as lost_count
+        rep_id,
+        team,
+        region,
+        product_line_key as product_line,
+        lead_source_key as lead_source,
+        count(distinct record_id) as entered_count,
+        count(distinct record_id) filter (where has_advanced) as advanced_count,
+        count(distinct record_id) filter (where has_ended_won) as won_count,
+        count(distinct record_id) filter (where has_ended_lost) as lost_count
 
-    from stage_entries_flagged
+    from entries_sliced
 
     group by
+        entered_month,
         stage,
         stage_order,
         next_stage,
-        entered_month
+        rep_id,
+        team,
+        region,
+        product_line_key,
+        lead_source_key
 
 ),
 
 final as (
 
     select
+        cast(entered_month as date) as entered_month,
         cast(stage as text) as stage,
         cast(stage_order as integer) as stage_order,
         cast(next_stage as text) as next_stage,
-        cast(entered_month as date) as entered_month,
+        cast(rep_id as text) as rep_id,
+        cast(team as text) as team,
+        cast(region as text) as region,
+        cast(product_line as text) as product_line,
+        cast(lead_source as text) as lead_source,
         cast(entered_count as integer) as entered_count,
         cast(advanced_count as integer) as advanced_count,
+        cast(won_count as integer) as won_count,
         cast(lost_count as integer) as lost_count,
-        cast(advanced_count * 1.0 / nullif(entered_count, 0) as numeric(7, 4)) as conversion_rate
+        cast(
+            case
+                when next_stage is not null then advanced_count * 1.0 / nullif(entered_count, 0)
+            end as numeric(7, 4)
+        ) as conversion_rate,
+        cast(won_count * 1.0 / nullif(won_count + lost_count, 0) as numeric(7, 4)) as win_rate
 
     from aggregated
 

@@ -13,12 +13,18 @@ MARTS = (
     "customer_lifetime_value",
     "sales_funnel",
     "target_attainment",
+    "target_attainment_rollup",
     "collections",
     "customer_service",
     "fct_invoices",
     "fct_payments",
     "fct_tickets",
     "dim_date",
+    "sales_funnel_durations",
+    "channel_performance",
+    "rep_scorecard",
+    "clv_backtest",
+    "clv_by_segment",
 )
 
 DDL = """

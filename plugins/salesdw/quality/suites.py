@@ -16,7 +16,8 @@ from salesdw.config import Entity
 
 CRITICAL, WARNING = "critical", "warning"
 
-FUNNEL_STAGES = ["needs_analysis", "proposal", "negotiation", "contract"]
+FUNNEL_STAGES = ["lead", "needs_analysis", "proposal", "negotiation", "contract", "closed_won", "closed_lost"]
+FUNNEL_KEY = ["entered_month", "stage", "rep_id", "team", "region", "product_line", "lead_source"]
 
 
 def _suite(*entries: tuple[gxe.Expectation, str]) -> list[gxe.Expectation]:
@@ -24,6 +25,14 @@ def _suite(*entries: tuple[gxe.Expectation, str]) -> list[gxe.Expectation]:
         expectation.meta = {**(expectation.meta or {}), "severity": severity}
         expectation.severity = FailureSeverity(severity)
     return [expectation for expectation, _ in entries]
+
+
+def _at_least(a: str, b: str) -> gxe.Expectation:
+    return gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True)
+
+
+def _share(column: str, severity: str = CRITICAL) -> tuple[gxe.Expectation, str]:
+    return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=1), severity
 
 
 def severity_of(meta: dict | None) -> str:
@@ -43,16 +52,37 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
         ),
         "sales_funnel": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
-            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["stage", "entered_month"]), CRITICAL),
+            (gxe.ExpectCompoundColumnsToBeUnique(column_list=FUNNEL_KEY), CRITICAL),
             (gxe.ExpectColumnValuesToBeInSet(column="stage", value_set=FUNNEL_STAGES), CRITICAL),
-            # of the opportunities that entered a stage, no more can advance than entered
+            # of the entries of a stage, no more can advance (or be won) than entered
+            (_at_least("entered_count", "advanced_count"), CRITICAL),
+            (_at_least("entered_count", "won_count"), CRITICAL),
+            _share("conversion_rate"),
+            _share("win_rate"),
+        ),
+        "sales_funnel_durations": _suite(
             (
-                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                    column_A="entered_count", column_B="advanced_count", or_equal=True
-                ),
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=["month", "stage", "slice_name", "slice_value"]),
                 CRITICAL,
             ),
-            (gxe.ExpectColumnValuesToBeBetween(column="conversion_rate", min_value=0, max_value=1), CRITICAL),
+            (gxe.ExpectColumnValuesToBeBetween(column="median_days", min_value=0), WARNING),
+        ),
+        "channel_performance": _suite(
+            (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
+            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["channel", "month"]), CRITICAL),
+            (_at_least("leads", "converted_leads"), CRITICAL),
+            _share("lead_conversion_rate"),
+            (gxe.ExpectColumnValuesToBeBetween(column="bookings_amount", min_value=0), CRITICAL),
+        ),
+        "rep_scorecard": _suite(
+            (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
+            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["rep_id", "month"]), CRITICAL),
+            (gxe.ExpectColumnValuesToNotBeNull(column="rep_id"), CRITICAL),
+            (gxe.ExpectColumnValuesToBeBetween(column="attainment_rate", min_value=0), CRITICAL),
+            _share("win_rate"),
+            _share("collection_rate"),
+            (gxe.ExpectColumnValuesToBeBetween(column="csat_avg", min_value=1, max_value=5), CRITICAL),
+            (gxe.ExpectColumnValuesToBeBetween(column="visits", min_value=0), CRITICAL),
         ),
         "collections": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
@@ -88,6 +118,8 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
                 CRITICAL,
             ),
             (gxe.ExpectColumnValuesToBeBetween(column="median_resolution_hours", min_value=0), WARNING),
+            (_at_least("contracts_ending", "contracts_renewed"), CRITICAL),
+            _share("renewal_rate"),
         ),
         "target_attainment": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),

@@ -1,8 +1,13 @@
+-- One row per opportunity x stage it ever entered (stage entries deleted in the CRM left out),
+-- with the first and last time it entered the stage.
 with
 
 stage_history as (
 
     select * from {{ ref('stg_crm__opportunity_stage_history') }}
+
+    -- an entry deleted in the CRM is not a stage the opportunity reached
+    where is_deleted is not true
 
 ),
 

@@ -2,6 +2,11 @@
 -- collected, and the receivables still open at month end by aging bucket, with DSO.
 -- Every balance is taken as of the month's last day, or as of the run date in the run date's
 -- month (as_of_date); nothing invoiced or paid after the run date counts.
+-- Amounts are in the reporting currency. What an invoice bills, and what is due, collected or
+-- outstanding on it, is matched in the invoice's own currency and converted at the invoice
+-- date's rate (the receivable's booked value, so a fully paid foreign-currency invoice is 100%
+-- collected with no FX residue); cash received in the month is converted at the paid date's
+-- rate (fct_payments.amount_reporting).
 with
 
 invoices as (
@@ -27,6 +32,7 @@ invoices_to_date as (
         invoice_date,
         due_date,
         gross_amount,
+        fx_rate_to_reporting,
         least(coalesce(fully_paid_on, {{ get_run_date() }}), {{ get_run_date() }}) as open_until
 
     from invoices
@@ -43,7 +49,8 @@ payments_to_date as (
         coalesce(owner_rep_id, 'unknown') as owner_rep_id,
         coalesce(account_id, 'unknown') as account_id,
         paid_on,
-        amount
+        amount,
+        amount_reporting
 
     from payments
 
@@ -58,7 +65,7 @@ cash_per_month as (
         owner_rep_id,
         account_id,
         cast(date_trunc('month', paid_on) as date) as month,
-        sum(amount) as cash_received_in_month
+        sum(amount_reporting) as cash_received_in_month
 
     from payments_to_date
 
@@ -78,6 +85,7 @@ invoices_due as (
         invoices_to_date.owner_rep_id,
         invoices_to_date.account_id,
         invoices_to_date.gross_amount,
+        invoices_to_date.fx_rate_to_reporting,
         cast(date_trunc('month', invoices_to_date.due_date) as date) as month,
         {{ month_as_of_date('invoices_to_date.due_date') }} as as_of_date
 
@@ -97,6 +105,7 @@ invoice_month_ends as (
         invoices_to_date.account_id,
         invoices_to_date.due_date,
         invoices_to_date.gross_amount,
+        invoices_to_date.fx_rate_to_reporting,
         cast(month_series.month_start as date) as month,
         {{ month_as_of_date('month_series.month_start') }} as as_of_date
 
@@ -147,8 +156,12 @@ invoices_due_collected as (
         invoices_due.owner_rep_id,
         invoices_due.account_id,
         invoices_due.month,
-        invoices_due.gross_amount,
-        least(invoice_paid_as_of.paid_amount, invoices_due.gross_amount) as collected_amount
+        round(invoices_due.gross_amount * invoices_due.fx_rate_to_reporting, 2) as gross_amount,
+        round(
+            least(invoice_paid_as_of.paid_amount, invoices_due.gross_amount)
+            * invoices_due.fx_rate_to_reporting,
+            2
+        ) as collected_amount
 
     from invoices_due
 
@@ -186,8 +199,11 @@ invoice_balances as (
         invoice_month_ends.month,
         invoice_month_ends.as_of_date - invoice_month_ends.due_date as days_overdue,
         -- an overpayment is a credit of the customer, not a negative receivable
-        greatest(invoice_month_ends.gross_amount - invoice_paid_as_of.paid_amount, 0)
-            as outstanding_amount
+        round(
+            greatest(invoice_month_ends.gross_amount - invoice_paid_as_of.paid_amount, 0)
+            * invoice_month_ends.fx_rate_to_reporting,
+            2
+        ) as outstanding_amount
 
     from invoice_month_ends
 
@@ -232,7 +248,8 @@ invoice_trailing_months as (
         invoices_to_date.owner_rep_id,
         invoices_to_date.account_id,
         invoices_to_date.invoice_date,
-        invoices_to_date.gross_amount,
+        round(invoices_to_date.gross_amount * invoices_to_date.fx_rate_to_reporting, 2)
+            as gross_amount,
         cast(month_series.month_start as date) as month,
         {{ month_as_of_date('month_series.month_start') }} as as_of_date
 
@@ -345,6 +362,7 @@ final as (
         cast(account_id as text) as account_id,
         cast(month as date) as month,
         cast(as_of_date as date) as as_of_date,
+        cast('{{ reporting_currency() }}' as text) as reporting_currency,
         cast(amount_due_in_month as numeric(18, 2)) as amount_due_in_month,
         cast(amount_due_collected as numeric(18, 2)) as amount_due_collected,
         cast(cash_received_in_month as numeric(18, 2)) as cash_received_in_month,

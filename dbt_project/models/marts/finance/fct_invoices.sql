@@ -28,10 +28,16 @@ opportunities as (
 ),
 
 {% if is_incremental() %}
--- an invoice loaded since the last run, paid since, or whose opportunity changed owner since
+-- an invoice loaded since the last run, paid since, whose rate was (re)published since, or
+-- whose opportunity changed owner since
 changed_invoices as (
 
     select invoice_id from invoices where _loaded_at > {{ incremental_cutoff() }}
+    union
+    select invoices.invoice_id
+    from invoices
+    {{ join_fx_rate('fx', 'invoices.currency', 'invoices.invoice_date') }}
+    where fx._loaded_at > {{ incremental_cutoff() }}
     union
     select invoices.invoice_id
     from invoices
@@ -87,11 +93,23 @@ final as (
         cast(invoices.tax_amount as numeric(18, 2)) as tax_amount,
         cast(invoices.gross_amount as numeric(18, 2)) as gross_amount,
         cast(invoices.currency as text) as currency,
+        -- in the reporting currency at the rate of the invoice date
+        cast(fx.rate_to_reporting as numeric(24, 12)) as fx_rate_to_reporting,
+        cast({{ to_reporting_currency('invoices.net_amount', 'fx') }} as numeric(18, 2))
+            as net_amount_reporting,
+        cast({{ to_reporting_currency('invoices.tax_amount', 'fx') }} as numeric(18, 2))
+            as tax_amount_reporting,
+        cast({{ to_reporting_currency('invoices.gross_amount', 'fx') }} as numeric(18, 2))
+            as gross_amount_reporting,
         cast(invoices.cash_collected as numeric(18, 2)) as amount_paid,
         cast(invoices.outstanding_amount as numeric(18, 2)) as outstanding_amount,
+        cast({{ to_reporting_currency('invoices.outstanding_amount', 'fx') }} as numeric(18, 2))
+            as outstanding_amount_reporting,
         cast(fully_paid.fully_paid_on as date) as fully_paid_on,
         cast(fully_paid.fully_paid_on - invoices.invoice_date as integer) as days_to_pay,
-        cast(greatest(invoices._loaded_at, opportunities._loaded_at) as timestamptz) as _loaded_at
+        cast(
+            greatest(invoices._loaded_at, opportunities._loaded_at, fx._loaded_at) as timestamptz
+        ) as _loaded_at
 
     from invoices
 
@@ -100,6 +118,8 @@ final as (
 
     left join fully_paid
         on invoices.invoice_id = fully_paid.invoice_id
+
+    {{ join_fx_rate('fx', 'invoices.currency', 'invoices.invoice_date') }}
 
     {% if is_incremental() %}
     where invoices.invoice_id in (select invoice_id from changed_invoices)

@@ -29,6 +29,11 @@ changed_payments as (
     union
     select payments.payment_id
     from payments
+    {{ join_fx_rate('fx', 'payments.currency', 'payments.paid_on') }}
+    where fx._loaded_at > {{ incremental_cutoff() }}
+    union
+    select payments.payment_id
+    from payments
     inner join invoices on payments.invoice_id = invoices.invoice_id
     where invoices._loaded_at > {{ incremental_cutoff() }}
 
@@ -45,13 +50,21 @@ final as (
         cast(payments.paid_on as date) as paid_on,
         cast(payments.payment_amount as numeric(18, 2)) as amount,
         cast(payments.currency as text) as currency,
+        -- in the reporting currency at the rate of the day the cash was received
+        cast(fx.rate_to_reporting as numeric(24, 12)) as fx_rate_to_reporting,
+        cast({{ to_reporting_currency('payments.payment_amount', 'fx') }} as numeric(18, 2))
+            as amount_reporting,
         cast(payments.payment_method as text) as method,
-        cast(greatest(payments._loaded_at, invoices._loaded_at) as timestamptz) as _loaded_at
+        cast(
+            greatest(payments._loaded_at, invoices._loaded_at, fx._loaded_at) as timestamptz
+        ) as _loaded_at
 
     from payments
 
     left join invoices
         on payments.invoice_id = invoices.invoice_id
+
+    {{ join_fx_rate('fx', 'payments.currency', 'payments.paid_on') }}
 
     {% if is_incremental() %}
     where payments.payment_id in (select payment_id from changed_payments)

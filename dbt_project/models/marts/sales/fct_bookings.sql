@@ -30,11 +30,17 @@ customers as (
 ),
 
 {% if is_incremental() %}
--- a won deal loaded since the last run, or one whose rep or customer got a version since
--- (a backfilled version can change which one was valid at close)
+-- a won deal loaded since the last run, one whose rate was (re)published since, or one whose
+-- rep or customer got a version since (a backfilled version can change which one was valid
+-- at close)
 changed_bookings as (
 
     select opportunity_id from bookings where _loaded_at > {{ incremental_cutoff() }}
+    union
+    select bookings.opportunity_id
+    from bookings
+    {{ join_fx_rate('fx', 'bookings.currency', 'bookings.booking_date') }}
+    where fx._loaded_at > {{ incremental_cutoff() }}
     union
     select bookings.opportunity_id
     from bookings
@@ -55,7 +61,11 @@ joined as (
         bookings.*,
         sales_reps.sales_rep_key,
         customers.customer_key,
-        greatest(bookings._loaded_at, sales_reps._loaded_at, customers._loaded_at) as last_loaded_at
+        -- converted with the rate of the booking (close) date
+        {{ to_reporting_currency('bookings.booking_amount', 'fx') }} as booking_amount_reporting,
+        greatest(
+            bookings._loaded_at, sales_reps._loaded_at, customers._loaded_at, fx._loaded_at
+        ) as last_loaded_at
 
     from bookings
 
@@ -68,6 +78,8 @@ joined as (
         on
             bookings.account_id = customers.customer_id
             and {{ scd2_valid_at('customers', 'bookings.closed_at') }}
+
+    {{ join_fx_rate('fx', 'bookings.currency', 'bookings.booking_date') }}
 
     {% if is_incremental() %}
     where bookings.opportunity_id in (select opportunity_id from changed_bookings)
@@ -87,10 +99,7 @@ final as (
         cast(lead_source as text) as lead_source,
         cast(booking_amount as numeric(18, 2)) as booking_amount,
         cast(currency as text) as currency,
-        cast(
-            {{ to_reporting_currency('booking_amount', 'currency', 'booking_date') }}
-            as numeric(18, 2)
-        ) as booking_amount_reporting,
+        cast(booking_amount_reporting as numeric(18, 2)) as booking_amount_reporting,
         cast(created_at as timestamptz) as created_at,
         cast(closed_at as timestamptz) as closed_at,
         cast(booking_date as date) as booking_date,

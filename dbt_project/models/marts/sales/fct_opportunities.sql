@@ -16,10 +16,26 @@ opportunities as (
 
 ),
 
+-- the amount's rate: the close date's for a won or lost deal, the creation date's while open
+-- (a fixed date, so an open deal's reporting amount does not move with the run date)
+converted as (
+
+    select
+        opportunities.*,
+        {{ to_reporting_currency('opportunities.amount', 'fx') }} as amount_reporting,
+        greatest(opportunities._loaded_at, fx._loaded_at) as last_loaded_at
+
+    from opportunities
+
+    {{ join_fx_rate('fx', 'opportunities.currency', 'coalesce(opportunities.closed_date, opportunities.created_date)') }}
+
+),
+
 {% if is_incremental() %}
+-- a deal loaded since the last run, or one whose rate was (re)published since
 changed_opportunities as (
 
-    select opportunity_id from opportunities where _loaded_at > {{ incremental_cutoff() }}
+    select opportunity_id from converted where last_loaded_at > {{ incremental_cutoff() }}
 
 ),
 {% endif %}
@@ -34,10 +50,7 @@ final as (
         cast(lead_source as text) as lead_source,
         cast(amount as numeric(18, 2)) as amount,
         cast(currency as text) as currency,
-        cast(
-            {{ to_reporting_currency('amount', 'currency', 'coalesce(closed_date, created_date)') }}
-            as numeric(18, 2)
-        ) as amount_reporting,
+        cast(amount_reporting as numeric(18, 2)) as amount_reporting,
         cast(stage as text) as stage,
         cast(stage_order as integer) as stage_order,
         cast(is_won as boolean) as is_won,
@@ -50,9 +63,9 @@ final as (
         cast(closed_date as date) as closed_date,
         cast(days_to_close as integer) as days_to_close,
         cast(updated_at as timestamptz) as updated_at,
-        cast(_loaded_at as timestamptz) as _loaded_at
+        cast(last_loaded_at as timestamptz) as _loaded_at
 
-    from opportunities
+    from converted
 
     {% if is_incremental() %}
     where opportunity_id in (select opportunity_id from changed_opportunities)

@@ -1,6 +1,7 @@
 -- Service quality per account and month: tickets opened and resolved, first-response and
--- resolution time, CSAT and NPS. A row for every month in which the account opened a ticket,
--- had a ticket resolved or answered a survey.
+-- resolution time, CSAT and NPS, and the renewal rate of its service contracts. A row for every
+-- month in which the account opened a ticket, had a ticket resolved, answered a survey or had a
+-- service contract end.
 with
 
 tickets as (
@@ -12,6 +13,15 @@ tickets as (
 surveys as (
 
     select * from {{ ref('int_surveys_scored') }}
+
+),
+
+contracts as (
+
+    select * from {{ ref('stg_after_sales__service_contracts') }}
+
+    -- deleted in the service desk: neither an ending contract nor a renewal
+    where is_deleted is not true
 
 ),
 
@@ -73,6 +83,42 @@ surveys_per_month as (
 
 ),
 
+-- renewal: of the contracts that ended in the month (up to the run date), the ones renewed --
+-- a later contract renews them (renewed_from_contract_id) or their status is renewed
+contracts_ended as (
+
+    select
+        contracts.contract_id,
+        contracts.account_id,
+        cast(date_trunc('month', contracts.end_date) as date) as month,
+        coalesce(contracts.status = 'renewed', false) or exists (
+            select 1
+            from contracts as renewals
+            where renewals.renewed_from_contract_id = contracts.contract_id
+        ) as is_renewed
+
+    from contracts
+
+    where contracts.end_date <= {{ get_run_date() }}
+
+),
+
+renewals_per_month as (
+
+    select
+        account_id,
+        month,
+        count(*) as contracts_ending,
+        count(*) filter (where is_renewed) as contracts_renewed
+
+    from contracts_ended
+
+    group by
+        account_id,
+        month
+
+),
+
 account_months as (
 
     select account_id, month from tickets_opened_per_month
@@ -80,6 +126,8 @@ account_months as (
     select account_id, month from tickets_resolved_per_month
     union
     select account_id, month from surveys_per_month
+    union
+    select account_id, month from renewals_per_month
 
 ),
 
@@ -96,24 +144,22 @@ joined as (
         surveys_per_month.csat_avg,
         coalesce(surveys_per_month.promoters, 0) as promoters,
         coalesce(surveys_per_month.passives, 0) as passives,
-        coalesce(surveys_per_month.detractors, 0) as detractors
+        coalesce(surveys_per_month.detractors, 0) as detractors,
+        coalesce(renewals_per_month.contracts_ending, 0) as contracts_ending,
+        coalesce(renewals_per_month.contracts_renewed, 0) as contracts_renewed
 
     from account_months
 
-    left join tickets_opened_per_month
-        on
-            account_months.account_id = tickets_opened_per_month.account_id
-            and account_months.month = tickets_opened_per_month.month
-
-    left join tickets_resolved_per_month
-        on
-            account_months.account_id = tickets_resolved_per_month.account_id
-            and account_months.month = tickets_resolved_per_month.month
-
-    left join surveys_per_month
-        on
-            account_months.account_id = surveys_per_month.account_id
-            and account_months.month = surveys_per_month.month
+    {{ left_join_each(
+        'account_months',
+        [
+            'tickets_opened_per_month',
+            'tickets_resolved_per_month',
+            'surveys_per_month',
+            'renewals_per_month',
+        ],
+        ['account_id', 'month'],
+    ) }}
 
 ),
 
@@ -134,7 +180,10 @@ final as (
         cast(
             100.0 * (promoters - detractors) / nullif(promoters + passives + detractors, 0)
             as numeric(6, 2)
-        ) as nps
+        ) as nps,
+        cast(contracts_ending as integer) as contracts_ending,
+        cast(contracts_renewed as integer) as contracts_renewed,
+        cast(contracts_renewed * 1.0 / nullif(contracts_ending, 0) as numeric(7, 4)) as renewal_rate
 
     from joined
 
