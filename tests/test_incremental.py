@@ -100,8 +100,7 @@ def _fingerprints(url: str) -> dict[str, tuple[int, str]]:
         return {
             table: conn.execute(
                 sql.SQL(
-                    "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
-                    " from marts.{} as t"
+                    "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from marts.{} as t"
                 ).format(sql.Identifier(table))
             ).fetchone()
             for table in tables

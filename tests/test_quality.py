@@ -3,28 +3,54 @@
 import psycopg
 import pytest
 from salesdw.quality.marts import QualityGateError, validate_marts
+from salesdw.quality.suites import mart_suites
 
 MARTS_DDL = """
 create schema marts;
 create table marts.customer_lifetime_value (customer_id text, bookings_amount numeric(18,2),
-    cash_collected numeric(18,2), order_count integer, avg_csat numeric(4,2));
-create table marts.sales_funnel (stage text, entered_month date, entered_count integer,
-    advanced_count integer, conversion_rate numeric(7,4));
-create table marts.target_attainment (rep_id text, product_line text, month date,
-    target_amount numeric(18,2), bookings_amount numeric(18,2), attainment_rate numeric(9,4));
+    cash_collected numeric(18,2), order_count integer, avg_csat numeric(4,2), tier text,
+    predicted_margin numeric, predicted_orders numeric, service_cost numeric, retention_probability numeric);
+create table marts.clv_backtest (segment text, mae numeric);
+create table marts.clv_by_segment (industry text, segment text, acquisition_channel text, customers integer);
+create table marts.sales_funnel (entered_month date, stage text, rep_id text, team text, region text,
+    product_line text, lead_source text, entered_count integer, advanced_count integer, won_count integer,
+    conversion_rate numeric(7,4), win_rate numeric(7,4));
+create table marts.sales_funnel_durations (month date, stage text, slice_name text, slice_value text,
+    median_days numeric);
+create table marts.channel_performance (channel text, month date, leads integer, converted_leads integer,
+    lead_conversion_rate numeric, bookings_amount numeric);
+create table marts.rep_scorecard (rep_id text, month date, attainment_rate numeric, win_rate numeric,
+    collection_rate numeric, csat_avg numeric, visits integer);
+create table marts.target_attainment (rep_id text, team text, region text, product_line text, month date,
+    target_amount numeric(18,2), bookings_amount numeric(18,2), attainment_rate numeric(9,4),
+    cash_collected_amount numeric, bookings_run_rate_forecast numeric, cash_run_rate_forecast numeric,
+    pipeline_coverage numeric);
+create table marts.target_attainment_rollup (level text, member_id text, product_line text, period_type text,
+    period_start date, bookings_amount numeric);
 create table marts.collections (owner_rep_id text, account_id text, month date, amount_due_in_month numeric,
     amount_due_collected numeric, cash_received_in_month numeric, outstanding_at_month_end numeric,
     overdue_0_30 numeric, overdue_31_60 numeric, overdue_61_90 numeric, overdue_90_plus numeric,
     collection_rate numeric, dso numeric);
 create table marts.customer_service (account_id text, month date, surveys integer, promoters integer,
-    nps numeric, csat_avg numeric, median_resolution_hours numeric);
+    nps numeric, csat_avg numeric, median_resolution_hours numeric, contracts_ending integer,
+    contracts_renewed integer, renewal_rate numeric);
 insert into marts.collections values ('R1', 'A1', '2026-01-01', 100, 40, 60, 60, 60, 0, 0, 0, 0.4000, 54.00);
-insert into marts.customer_service values ('A1', '2026-01-01', 5, 2, 0.00, 3.60, 30.00);
-insert into marts.customer_lifetime_value values ('A1', 1000.00, 500.00, 2, 4.50), ('A2', 0, 0, 0, null);
-insert into marts.sales_funnel values ('needs_analysis', '2026-01-01', 4, 3, 0.7500),
-    ('proposal', '2026-01-01', 3, 1, 0.3333);
-insert into marts.target_attainment values ('R1', 'software', '2026-01-01', 1000.00, 750.00, 0.7500),
-    ('R1', 'hardware', '2026-01-01', 0, 10.00, null);
+insert into marts.customer_service values ('A1', '2026-01-01', 5, 2, 0.00, 3.60, 30.00, 2, 1, 0.5000);
+insert into marts.customer_lifetime_value values ('A1', 1000.00, 500.00, 2, 4.50, 'core', 300, 1.2, 250, 0.6),
+    ('A2', 0, 0, 0, null, 'regular', 0, 0, 0, 0.1);
+insert into marts.clv_backtest values ('all', 51600), ('smb', 20000);
+insert into marts.clv_by_segment values ('retail', 'smb', 'website', 3);
+insert into marts.sales_funnel values
+    ('2026-01-01', 'needs_analysis', 'R1', 'East 1', 'East', 'software', 'website', 4, 3, 0, 0.7500, null),
+    ('2026-01-01', 'proposal', 'R1', 'East 1', 'East', 'software', 'website', 3, 1, 0, 0.3333, null),
+    ('2026-01-01', 'closed_won', 'R1', 'East 1', 'East', 'software', 'website', 1, 0, 1, null, 0.5000);
+insert into marts.sales_funnel_durations values ('2026-01-01', 'proposal', 'all', 'all', 6.5);
+insert into marts.channel_performance values ('website', '2026-01-01', 10, 2, 0.2000, 750.00);
+insert into marts.rep_scorecard values ('R1', '2026-01-01', 0.7500, 0.5000, 0.4000, 4.20, 3);
+insert into marts.target_attainment values
+    ('R1', 'East 1', 'East', 'software', '2026-01-01', 1000.00, 750.00, 0.7500, 400, 800, 420, 1.2),
+    ('R1', 'East 1', 'East', 'hardware', '2026-01-01', 0, 10.00, null, 0, 12, 0, null);
+insert into marts.target_attainment_rollup values ('team', 'East 1', 'software', 'quarter', '2026-01-01', 750.00);
 """
 
 
@@ -48,13 +74,7 @@ def test_good_marts_pass_and_results_are_kept(marts_db, tmp_path):
     rows = _results(marts_db, "good")
     assert len(rows) == summary["evaluated"] >= 15
     assert all(success for *_, success in rows)
-    assert {t for t, *_ in rows} == {
-        "customer_lifetime_value",
-        "sales_funnel",
-        "target_attainment",
-        "collections",
-        "customer_service",
-    }
+    assert {t for t, *_ in rows} == set(mart_suites())
     assert (tmp_path / "docs" / "index.html").is_file()
 
 
@@ -62,7 +82,7 @@ def test_good_marts_pass_and_results_are_kept(marts_db, tmp_path):
     "plant, table, expectation",
     [
         (
-            "insert into marts.customer_lifetime_value values ('A1', 5.00, 5.00, 1, 4.0)",
+            "insert into marts.customer_lifetime_value values ('A1', 5.00, 5.00, 1, 4.0, 'core', 0, 0, 0, 0)",
             "customer_lifetime_value",
             "expect_column_values_to_be_unique",
         ),

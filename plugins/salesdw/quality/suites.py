@@ -49,6 +49,25 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
             (gxe.ExpectColumnValuesToBeBetween(column="cash_collected", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="order_count", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="avg_csat", min_value=1, max_value=5), WARNING),
+            (
+                gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=["core", "potential", "regular", "at_risk"]),
+                CRITICAL,
+            ),
+            *[
+                (gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0), CRITICAL)
+                for column in ("predicted_margin", "predicted_orders", "service_cost")
+            ],
+            _share("retention_probability"),
+        ),
+        "clv_backtest": _suite(
+            (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
+            (gxe.ExpectColumnValuesToBeUnique(column="segment"), CRITICAL),
+        ),
+        "clv_by_segment": _suite(
+            (
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=["industry", "segment", "acquisition_channel"]),
+                CRITICAL,
+            ),
         ),
         "sales_funnel": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
@@ -131,6 +150,32 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
             (gxe.ExpectColumnValuesToBeBetween(column="target_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="bookings_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="attainment_rate", min_value=0), CRITICAL),
+            *[
+                (gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0), CRITICAL)
+                for column in (
+                    "cash_collected_amount",
+                    "bookings_run_rate_forecast",
+                    "cash_run_rate_forecast",
+                    "pipeline_coverage",
+                )
+            ],
+        ),
+        "target_attainment_rollup": _suite(
+            (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
+            (
+                gxe.ExpectCompoundColumnsToBeUnique(
+                    column_list=["level", "member_id", "product_line", "period_type", "period_start"]
+                ),
+                CRITICAL,
+            ),
+            (gxe.ExpectColumnValuesToBeInSet(column="level", value_set=["rep", "team", "region"]), CRITICAL),
+            (
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="period_type", value_set=["month", "quarter", "year", "fiscal_quarter", "fiscal_year"]
+                ),
+                CRITICAL,
+            ),
+            (gxe.ExpectColumnValuesToBeBetween(column="bookings_amount", min_value=0), CRITICAL),
         ),
     }
 

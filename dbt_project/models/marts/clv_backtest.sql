@@ -1,0 +1,73 @@
+-- Backtest of the predicted customer value: the prediction made one horizon (var
+-- clv_horizon_months) before the run date, with rates learnt one horizon before that, against
+-- the margin each customer actually brought in the horizon up to the run date. One row per
+-- segment (as of the cutoff) and one for all customers (segment 'all'):
+--   mae = mean |predicted − actual| per customer; mean_error = mean (predicted − actual);
+--   wape = Σ|predicted − actual| / Σ actual (customer level);
+--   total_error_pct = (Σ predicted − Σ actual) / Σ actual (bias of the total, signed).
+{%- set horizon = clv_var('clv_horizon_months') %}
+
+with
+
+predictions as (
+
+    select * from {{ ref('int_customer_value_predicted') }}
+    where has_outcome and as_of_date = {{ clv_months_before(get_run_date(), horizon) }}
+
+),
+
+errors as (
+
+    select
+        coalesce(segment, 'unknown') as segment,
+        predicted_margin,
+        coalesce(actual_margin, 0) as actual_margin,
+        coalesce(actual_orders, 0) > 0 as is_active,
+        predicted_margin - coalesce(actual_margin, 0) as error
+
+    from predictions
+
+),
+
+by_segment as (
+
+    select
+        coalesce(segment, 'all') as segment,
+        grouping(segment) = 1 as is_total,
+        count(*) as customers,
+        count(*) filter (where is_active) as active_customers,
+        sum(predicted_margin) as predicted_margin,
+        sum(actual_margin) as actual_margin,
+        avg(abs(error)) as mae,
+        avg(error) as mean_error,
+        sum(abs(error)) / nullif(sum(actual_margin), 0) as wape,
+        (sum(predicted_margin) - sum(actual_margin)) / nullif(sum(actual_margin), 0) as total_error_pct
+
+    from errors
+
+    group by grouping sets ((segment), ())
+
+),
+
+final as (
+
+    select
+        cast(segment as text) as segment,
+        cast(is_total as boolean) as is_total,
+        {{ clv_months_before(get_run_date(), horizon) }} as cutoff_date,
+        {{ clv_months_before(get_run_date(), 2 * horizon) }} as calibration_date,
+        cast({{ horizon }} as integer) as horizon_months,
+        cast(customers as integer) as customers,
+        cast(active_customers as integer) as active_customers,
+        cast(coalesce(predicted_margin, 0) as numeric(18, 2)) as predicted_margin,
+        cast(coalesce(actual_margin, 0) as numeric(18, 2)) as actual_margin,
+        cast(mae as numeric(18, 2)) as mae,
+        cast(mean_error as numeric(18, 2)) as mean_error,
+        cast(wape as numeric(12, 4)) as wape,
+        cast(total_error_pct as numeric(12, 4)) as total_error_pct
+
+    from by_segment
+
+)
+
+select * from final

@@ -1,0 +1,47 @@
+-- customer_lifetime_value adds up to the facts for its customers (accounts not deleted in the
+-- CRM): historical revenue to fct_bookings closed by the run date, cash collected to
+-- fct_payments (reporting currency). Fails with the measure and both totals when they differ
+-- by a cent.
+with
+
+customers as (
+
+    select * from {{ ref('customer_lifetime_value') }}
+
+),
+
+bookings as (
+
+    select * from {{ ref('fct_bookings') }}
+    where booking_date <= {{ get_run_date() }}
+
+),
+
+payments as (
+
+    select * from {{ ref('fct_payments') }}
+
+),
+
+checks as (
+
+    select
+        'bookings_amount' as measure,
+        (select coalesce(sum(bookings_amount), 0) from customers) as clv_total,
+        coalesce(sum(booking_amount_reporting), 0) as fact_total
+    from bookings
+    where account_id in (select customer_id from customers)
+
+    union all
+
+    select
+        'cash_collected',
+        (select coalesce(sum(cash_collected), 0) from customers),
+        coalesce(sum(amount_reporting), 0)
+    from payments
+    where account_id in (select customer_id from customers)
+
+)
+
+select * from checks
+where abs(clv_total - fact_total) >= 0.01
