@@ -9,6 +9,8 @@ DEMO_END ?= 2026-01-03
 DEMO_DAYS ?= 3
 DEMO_SCALE ?= 0.2
 DEMO_DIRTY ?= 0.002
+# three years of history, so the CLV backtest has a past 12-month window and the year before it
+DEMO_HISTORY_DAYS ?= 1100
 
 .PHONY: install demo test docs lock clean stop bench-load
 
@@ -23,7 +25,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: install
 	$(BIN)/salesdw db start
-	$(BIN)/salesdw generate --start $(DEMO_START) --days $(DEMO_DAYS) --scale $(DEMO_SCALE) --dirty $(DEMO_DIRTY)
+	$(BIN)/salesdw generate --start $(DEMO_START) --days $(DEMO_DAYS) --scale $(DEMO_SCALE) --dirty $(DEMO_DIRTY) \
+		--history-days $(DEMO_HISTORY_DAYS)
 	$(BIN)/salesdw run --start $(DEMO_START) --end $(DEMO_END)
 	$(BIN)/salesdw dbt docs generate --quiet
 	$(BIN)/salesdw summary

@@ -26,6 +26,13 @@ HEADLINES = {
     "collection rate, last 12 months": """
         select sum(amount_due_collected) / nullif(sum(amount_due_in_month), 0) from marts.collections
         where month > (select max(month) from marts.collections) - interval '12 months'""",
+    "win rate, last 12 months": """
+        select sum(won_count)::numeric / nullif(sum(won_count) + sum(lost_count), 0) from marts.sales_funnel
+        where stage in ('closed_won', 'closed_lost')
+          and entered_month > (select max(entered_month) from marts.sales_funnel) - interval '12 months'""",
+    "service contract renewal rate": """
+        select sum(contracts_renewed)::numeric / nullif(sum(contracts_ending), 0) from marts.customer_service""",
+    "predicted margin, next 12 months (CNY)": "select sum(predicted_margin) from marts.customer_lifetime_value",
     "NPS, all surveys": """
         select 100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(promoters + passives + detractors), 0)
         from marts.customer_service""",
@@ -55,7 +62,31 @@ def summary(url: str) -> dict:
             " from audit.load_batches where status = 'loaded'"
         ).fetchone()
         rejects = conn.execute(REJECT_KINDS).fetchall()
-    return {"mart_rows": counts, "headlines": headlines, "batches": batches, "rejects": rejects}
+        tiers = conn.execute(
+            "select tier, count(*) from marts.customer_lifetime_value group by 1 order by 2 desc"
+        ).fetchall()
+        backtest = conn.execute(
+            "select cutoff_date, horizon_months, customers, wape, total_error_pct from marts.clv_backtest"
+            " where is_total"
+        ).fetchone()
+    return {
+        "mart_rows": counts,
+        "headlines": headlines,
+        "batches": batches,
+        "rejects": rejects,
+        "tiers": tiers,
+        "backtest": backtest,
+    }
+
+
+def _backtest_line(backtest) -> str:
+    if not backtest or not backtest[2]:
+        return "  CLV backtest: no window yet (it needs twice the horizon of history; see dbt_project/README.md)"
+    cutoff, months, customers, wape, total_error = backtest
+    return (
+        f"  CLV backtest ({months} months after {cutoff}, {customers:,} customers):"
+        f" WAPE {float(wape):.1%}, total {float(total_error):+.1%}"
+    )
 
 
 def render(report: dict, url_hint: str) -> str:
@@ -70,6 +101,8 @@ def render(report: dict, url_hint: str) -> str:
         else:
             text = f"{float(value):,.2f}" if not isinstance(value, int) else f"{value:,}"
         lines.append(f"  {name:<40} {text:>16}")
+    lines.append("  customer tiers: " + ", ".join(f"{tier} {n:,}" for tier, n in report["tiers"]))
+    lines.append(_backtest_line(report["backtest"]))
     n, read, loaded, rejected, unreconciled = report["batches"]
     lines += [
         "",
