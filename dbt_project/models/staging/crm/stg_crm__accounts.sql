@@ -1,8 +1,10 @@
+-- The latest version of each account (stg_crm__account_versions holds them all), flagged when
+-- the CRM has deleted it since.
 with
 
-source as (
+versions as (
 
-    select * from {{ source('crm', 'accounts') }}
+    select * from {{ ref('stg_crm__account_versions') }}
 
 ),
 
@@ -12,37 +14,9 @@ deletions as (
 
 ),
 
-renamed as (
-
-    select
-        -- ids
-        account_id,
-        owner_rep_id,
-
-        -- attributes
-        account_name,
-        industry,
-        region,
-        segment,
-        acquisition_channel,
-
-        -- timestamps
-        cast(created_at as timestamptz) as created_at,
-        cast(updated_at as timestamptz) as updated_at,
-
-        -- loader metadata
-        _batch_id,
-        _batch_date,
-        _loaded_at,
-        _origin
-
-    from source
-
-),
-
 deduplicated as (
 
-    {{ dedupe_latest('renamed', 'account_id', 'updated_at') }}
+    {{ dedupe_latest('versions', 'account_id', 'updated_at') }}
 
 ),
 

@@ -1,8 +1,10 @@
+-- The latest version of each rep (stg_crm__rep_versions holds them all), flagged when
+-- the CRM has deleted it since.
 with
 
-source as (
+versions as (
 
-    select * from {{ source('crm', 'reps') }}
+    select * from {{ ref('stg_crm__rep_versions') }}
 
 ),
 
@@ -12,37 +14,9 @@ deletions as (
 
 ),
 
-renamed as (
-
-    select
-        -- ids
-        rep_id,
-        manager_id as manager_rep_id,
-
-        -- attributes
-        full_name as rep_name,
-        email,
-        team,
-        region,
-        cast(is_active as boolean) as is_active,
-
-        -- dates and timestamps
-        cast(hire_date as date) as hire_date,
-        cast(updated_at as timestamptz) as updated_at,
-
-        -- loader metadata
-        _batch_id,
-        _batch_date,
-        _loaded_at,
-        _origin
-
-    from source
-
-),
-
 deduplicated as (
 
-    {{ dedupe_latest('renamed', 'rep_id', 'updated_at') }}
+    {{ dedupe_latest('versions', 'rep_id', 'updated_at') }}
 
 ),
 
