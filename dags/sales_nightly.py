@@ -11,6 +11,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
+from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID, warehouse_asset_uri
 from salesdw.publish.publications import MARTS
 
@@ -53,7 +54,13 @@ DBT_PROFILE = ProfileConfig(
     start_date=datetime(2025, 1, 1),
     catchup=False,  # backfill with `salesdw run --start/--end` or `airflow backfill create`
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "owner": "data-engineering"},
+    default_args={
+        "retries": 2,
+        "retry_delay": RETRY_DELAY,
+        "owner": "data-engineering",
+        # one clear message in the task log, and to the `salesdw_alerts` connection when it exists
+        "on_failure_callback": on_failure,
+    },
     tags=["salesdw", "nightly", "crm", "finance", "after_sales", "dbt", "gx"],
     doc_md=DOC,
 )

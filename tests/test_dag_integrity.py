@@ -46,3 +46,11 @@ def test_sales_nightly_shape(dagbag):
     assert downstream and all(t.startswith("dbt_build.") for t in downstream)
     outlets = {o.uri for o in dag.get_task("crm.load").outlets}
     assert "postgres://warehouse:5432/salesdw/raw/crm__opportunities" in outlets
+
+
+def test_every_task_tells_people_when_it_fails(dagbag):
+    from salesdw.orchestrate.alerts import on_failure
+
+    for t in dagbag.dags["sales_nightly"].tasks:
+        callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+        assert on_failure in callbacks, t.task_id
