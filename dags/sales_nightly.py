@@ -13,7 +13,7 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID, warehouse_asset_uri
-from salesdw.publish.publications import MARTS
+from salesdw.publish.publications import BUILD_SCHEMA, MARTS
 
 DOC = """
 ### sales_nightly
@@ -25,9 +25,17 @@ Every night, for the day that just ended (the run's data interval):
 2. **load** each into `raw.<source>__<entity>` with COPY, one replaceable batch per entity and day
    (`audit.load_batches` reconciles rows read = loaded + rejected; rejects land in `raw._rejected`),
    then **check_references**: records whose parent was never delivered wait in quarantine;
-3. **dbt build** staging → intermediate → marts (one task per model, its tests inside it);
-4. **validate** the marts with Great Expectations (results in Data Docs);
-5. **publish**: record what BI can read in `audit.publications`.
+3. **validate_feeds**: Great Expectations over each feed's batch of the day; a critical failure
+   (e.g. too many rows rejected) stops the run here, before dbt;
+4. **dbt build** staging → intermediate → marts into schema `marts_build` (one task per model, its
+   tests inside it);
+5. **validate_marts**: Great Expectations over `marts_build` (results in `audit.dq_results` and
+   the Data Docs);
+6. **publish**: swap every audited mart into schema `marts`, the one BI reads, in one transaction,
+   and record it in `audit.publications`. A failed check leaves `marts` as it was.
+
+A failed task logs one message naming the check, the table, what was observed and how to see the
+rows, and sends it to the `salesdw_alerts` connection (webhook or SMTP) when there is one.
 
 Rerunning a date replaces that date's batches and rebuilds the same marts.
 The warehouse is the Airflow connection `warehouse`.
@@ -172,13 +180,13 @@ def sales_nightly():
         from salesdw.quality.marts import validate_marts as run_checkpoint
 
         try:
-            return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id)
-        except QualityGateError as exc:
+            return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id, schema=BUILD_SCHEMA)
+        except QualityGateError as exc:  # the marts stay in marts_build: BI keeps the last publication
             raise AirflowFailException(str(exc)) from None
 
     @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
     def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:
-        """Record the publication of the validated marts for the day."""
+        """Publish the audited marts into schema marts, all at once, and record the publication."""
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
         from salesdw.publish.publications import publish as record
 

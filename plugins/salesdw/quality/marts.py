@@ -15,7 +15,7 @@ def validate_marts(
 ) -> dict:
     """Run the marts checkpoint; record results; raise QualityGateError on a critical failure."""
     suites = [
-        Suite(schema, table, expectations, rows_hint=f"select * from {schema}.{table}")
+        Suite(schema, table, expectations, rows_hint=f"select * from {schema}.{table}", label=f"marts.{table}")
         for table, expectations in mart_suites().items()
     ]
     return run_suites(
