@@ -21,6 +21,7 @@ from salesdw import config, paths
 from salesdw.generate import generate
 from salesdw.orchestrate.airflow_env import sqlalchemy_url
 from salesdw.publish.publications import MARTS
+from salesdw.quality.suites import mart_suites
 
 START, DAYS = date(2026, 1, 1), 2
 DAY_DIRS = ["2026-01-01", "2026-01-02"]
@@ -214,10 +215,18 @@ def test_quality_results_and_publications_recorded(nightly):
     url, _, _ = nightly
     with psycopg.connect(url) as conn:
         per_day = conn.execute(
-            "select data_interval::text, count(*), bool_and(success) from audit.dq_results group by 1 order by 1"
+            "select data_interval::text, count(*) filter (where suite like 'raw.%'),"
+            " count(*) filter (where suite like 'marts.%'), bool_and(success or severity <> 'critical')"
+            " from audit.dq_results group by 1 order by 1"
         ).fetchall()
+        suites = {s for (s,) in conn.execute("select distinct suite from audit.dq_results")}
         published = conn.execute("select data_interval::text from audit.publications order by 1").fetchall()
-    assert [d for d, *_ in per_day] == DAY_DIRS and all(n >= 15 and ok for _, n, ok in per_day)
+    # both gates ran every day, over every feed and every audited mart, and no critical check failed
+    assert [d for d, *_ in per_day] == DAY_DIRS and all(
+        feeds >= 100 and marts >= 30 and ok for _, feeds, marts, ok in per_day
+    )
+    assert {f"raw.{e.raw_table}" for e in config.entities()} <= suites
+    assert {f"marts.{m}" for m in mart_suites()} <= suites
     assert published == [(d,) for d in DAY_DIRS]
     assert (paths.DATA_DOCS_DIR / "index.html").is_file()
 
