@@ -77,6 +77,13 @@ def test_empty_export_is_an_empty_batch(fresh_db, dirs):
     assert result.status == "extracted" and (batch.rows_read, batch.rows_loaded) == (0, 0)
 
 
+def test_days_without_records_are_not_redeliveries(fresh_db, dirs):
+    # two quiet days: the same header-only bytes, each day's own (empty) export
+    for day in (DAY, date(2026, 1, 2)):
+        _drop(dirs, f"invoices_{day:%Y%m%d}.csv", HEADER.encode())
+        assert extract_files(INVOICES, day, warehouse_url=fresh_db, **dirs).status == "extracted"
+
+
 def test_missing_and_ambiguous_exports_say_what_was_expected(fresh_db, dirs):
     with pytest.raises(MissingFeedError) as err:
         extract_files(INVOICES, DAY, warehouse_url=fresh_db, **dirs)

@@ -33,10 +33,12 @@
     nothing matches.
 -#}
 {% macro delete_keys_gone_from(upstream, key, upstream_filter='true') -%}
-    delete from {{ this }} as fact
-    where not exists (
-        select 1
-        from {{ upstream }} as upstream
-        where upstream.{{ key }} = fact.{{ key }} and ({{ upstream_filter }})
+    -- set-based (each side read once, hashed): a correlated anti-join would evaluate the upstream
+    -- view once per fact row
+    delete from {{ this }}
+    where {{ key }} in (
+        select {{ key }} from {{ this }}
+        except
+        select {{ key }} from {{ upstream }} where ({{ upstream_filter }})
     )
 {%- endmacro %}

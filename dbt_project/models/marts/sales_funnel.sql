@@ -36,6 +36,22 @@ funnel_stages as (
 
 ),
 
+stages_with_later as (
+
+    -- the latest entry into any later stage of the same opportunity: a window, read once,
+    -- instead of a lookup per stage entry
+    select
+        stages_reached.*,
+        max(stages_reached.last_entered_at) over (
+            partition by stages_reached.opportunity_id
+            order by stages_reached.stage_order desc nulls last  -- a stage without an order is no later one
+            range between unbounded preceding and 1 preceding  -- stage_order strictly greater
+        ) as later_stage_last_entered_at
+
+    from stages_reached
+
+),
+
 lead_entries as (
 
     select
@@ -74,18 +90,14 @@ stage_entries as (
         opportunities.owner_rep_id,
         opportunities.product_line,
         opportunities.lead_source,
-        exists (
-            select 1
-            from stages_reached as later_stages
-            where
-                later_stages.opportunity_id = stages_reached.opportunity_id
-                and later_stages.stage_order > stages_reached.stage_order
-                and later_stages.last_entered_at >= stages_reached.first_entered_at
+        -- advanced: reached a later stage after first entering this one
+        coalesce(
+            stages_reached.later_stage_last_entered_at >= stages_reached.first_entered_at, false
         ) as has_advanced,
         opportunities.is_won as has_ended_won,
         opportunities.is_lost as has_ended_lost
 
-    from stages_reached
+    from stages_with_later as stages_reached
 
     inner join funnel_stages
         on stages_reached.stage = funnel_stages.stage

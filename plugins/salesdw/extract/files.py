@@ -106,6 +106,25 @@ def _xlsx_to_csv(src: Path, dst: Path) -> str:
     return "xlsx"
 
 
+def _has_records(src: Path) -> bool:
+    """Whether an export holds anything below its header row."""
+    if src.suffix.lower() == ".xlsx":
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(src, read_only=True)
+        except Exception:  # noqa: BLE001 - unreadable: the conversion below reports it, naming the file
+            return True
+        try:
+            rows = book.active.iter_rows(min_row=2, max_row=2, values_only=True)
+            return any(value is not None for row in rows for value in row)
+        finally:
+            book.close()
+    with src.open("rb") as handle:
+        handle.readline()  # the header
+        return any(line.strip() for line in handle)
+
+
 def drop_files(entity: Entity, day: date, drop_dir: Path) -> list[Path]:
     folder = drop_dir / entity.source
     stem = f"{entity.name}_{day:%Y%m%d}"
@@ -147,7 +166,8 @@ def extract_files(
     archived = archive_dir / entity.source / day.isoformat() / src.name
     with psycopg.connect(warehouse_url) as conn:
         conn.execute(DDL)
-        seen = conn.execute(
+        # an export without records (a day with no changes) is the same bytes every such day: not a redelivery
+        seen = _has_records(src) and conn.execute(
             "select batch_date, file_name from audit.extracted_files where source = %s and entity = %s and sha256 = %s",
             [entity.source, entity.name, sha],
         ).fetchone()
