@@ -84,7 +84,7 @@ def loader_child(url: str, path: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="salesdw-bench-") as tmp:
         tmp_path = Path(tmp)
@@ -125,6 +125,7 @@ def main() -> int:
     print(f"throughput ratio      : {ratio:.2f}  (target >= 0.50)")
     print(f"loader peak memory    : {max(peaks):.0f} MB  (target < 300 MB)")
     return 0 if int(read) == int(loaded) == args.rows else 1
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":

@@ -1,6 +1,6 @@
 """The loader: COPY into raw, one replaceable batch per entity and day, nothing lost."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -209,3 +209,34 @@ def test_an_api_deleted_listing_lands_in_its_own_raw_table(tmp_path, fresh_db):
     assert rows == [("O1", "2026-01-01T10:00:00Z", "GET /deleted page 1", None)]
     assert origin == "GET /deleted page 1"
     assert reason == "deleted_at: 'yesterday-ish' is not a valid timestamptz"
+
+
+def test_line_numbers_are_physical_lines_with_and_without_quoted_fields(tmp_path, fresh_db):
+    header = "payment_id,invoice_id,paid_on,amount,currency,method,updated_at\n"
+    plain = tmp_path / "plain" / "payments.csv"
+    quoted = tmp_path / "quoted" / "payments.csv"
+    plain.parent.mkdir()
+    quoted.parent.mkdir()
+    plain.write_text(
+        header + "PAY1,INV1,2026-01-01,100.00,CNY,card,2026-01-01T00:00:00Z\n"
+        "PAY2,INV2,2026-01-01,-5.00,CNY,card,2026-01-01T00:00:00Z\n"
+        "PAY3,INV3,2026-01-01,7.00,CNY,card,2026-01-01T00:00:00Z\n"
+    )
+    # a quoted field spanning two lines: the record after it starts on line 4, not 3
+    quoted.write_text(
+        header + 'PAY1,INV1,2026-01-01,100.00,CNY,"card,\nsplit",2026-01-01T00:00:00Z\n'
+        "PAY2,INV2,2026-01-01,-5.00,CNY,card,2026-01-01T00:00:00Z\n"
+        "PAY3,INV3,2026-01-01,7.00,CNY,card,2026-01-01T00:00:00Z\n"
+    )
+    entity = _entity("finance", "payments")
+    seen = {}
+    with psycopg.connect(fresh_db) as conn:
+        for feed, day in ((plain, DAY), (quoted, DAY + timedelta(days=1))):
+            load_file(conn, entity, feed, day)
+            lines = conn.execute(
+                "select payment_id, _line from raw.finance__payments where _batch_date = %s order by 1", [day]
+            ).fetchall()
+            rejected = conn.execute("select origin from raw._rejected where _batch_date = %s", [day]).fetchall()
+            seen[feed.parent.name] = (lines, [r[0].rsplit(":", 1)[1] for r in rejected])
+    assert seen["plain"] == ([("PAY1", 2), ("PAY3", 4)], ["3"])
+    assert seen["quoted"] == ([("PAY1", 2), ("PAY3", 5)], ["4"])

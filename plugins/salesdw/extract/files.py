@@ -167,10 +167,14 @@ def extract_files(
     with psycopg.connect(warehouse_url) as conn:
         conn.execute(DDL)
         # an export without records (a day with no changes) is the same bytes every such day: not a redelivery
-        seen = _has_records(src) and conn.execute(
-            "select batch_date, file_name from audit.extracted_files where source = %s and entity = %s and sha256 = %s",
-            [entity.source, entity.name, sha],
-        ).fetchone()
+        seen = (
+            _has_records(src)
+            and conn.execute(
+                "select batch_date, file_name from audit.extracted_files"
+                " where source = %s and entity = %s and sha256 = %s",
+                [entity.source, entity.name, sha],
+            ).fetchone()
+        )
         if seen and not force:
             if not target.is_file():
                 raise DropFolderError(

@@ -39,6 +39,8 @@ CSV_PARSE_ERRORS = (
     psycopg.errors.UntranslatableCharacter,
 )
 CHUNK_LINES = 8192
+CHUNK_BYTES = 1 << 20
+LINES = "pg_temp.salesdw_batch_lines"  # numbers the records of an unquoted CSV
 LOCK_TIMEOUT = "2min"
 
 
@@ -224,14 +226,32 @@ def _copy_csv_natively(conn: Connection, batch: _Batch) -> int | None:
 
 
 def _stream(conn: Connection, batch: _Batch, header: list[str], handle: BinaryIO) -> int:
-    statement = sql.SQL("copy {} (_line, {}) from stdin (format csv, freeze)").format(
-        batch.building, sql.SQL(", ").join(map(sql.Identifier, header))
-    )
+    columns = sql.SQL(", ").join(map(sql.Identifier, header))
+    if _unquoted(handle):
+        # one record per line: PostgreSQL numbers them from a sequence, Python only passes bytes on
+        conn.execute(f"create temporary sequence {LINES} start 2 cache {CHUNK_LINES}")
+        conn.execute(sql.SQL("alter table {} alter _line set default nextval({})").format(batch.building, LINES))
+        chunks: Iterator[bytes] = iter(lambda: handle.read(CHUNK_BYTES), b"")
+    else:
+        columns = sql.SQL("_line, {}").format(columns)
+        chunks = _numbered(handle)
     with conn.cursor() as cur:
-        with cur.copy(statement) as copy:
-            for chunk in _numbered(handle):
+        with cur.copy(sql.SQL("copy {} ({}) from stdin (format csv, freeze)").format(batch.building, columns)) as copy:
+            for chunk in chunks:
                 copy.write(chunk)
-        return cur.rowcount
+        copied = cur.rowcount
+    conn.execute(sql.SQL("alter table {} alter _line drop default").format(batch.building))
+    conn.execute(f"drop sequence if exists {LINES}")  # absent on the quoted path
+    return copied
+
+
+def _unquoted(handle: BinaryIO) -> bool:
+    """Whether the rest of the file has no double quote, so no field can span lines; keeps the position."""
+    start = handle.tell()
+    try:
+        return not any(b'"' in block for block in iter(lambda: handle.read(CHUNK_BYTES), b""))
+    finally:
+        handle.seek(start)
 
 
 def _numbered(handle: BinaryIO) -> Iterator[bytes]:
