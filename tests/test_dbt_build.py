@@ -43,6 +43,7 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
             "fct_opportunity_stage_history",
             "fct_bookings",
             "fct_targets",
+            "fct_activities",
             "dim_sales_rep",
             "dim_customer",
             "dim_product",

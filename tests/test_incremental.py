@@ -29,6 +29,7 @@ INCREMENTAL_FACTS = (
     "fct_opportunities",
     "fct_opportunity_stage_history",
     "fct_bookings",
+    "fct_activities",
     "fct_invoices",
     "fct_payments",
     "fct_tickets",
@@ -158,7 +159,13 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
     assert set(full_refresh) == set(incremental)
 
     # the incremental runs re-derived only a part of each large fact
-    for fact in ("fct_opportunities", "fct_opportunity_stage_history", "fct_invoices", "fct_bookings"):
+    for fact in (
+        "fct_opportunities",
+        "fct_opportunity_stage_history",
+        "fct_invoices",
+        "fct_bookings",
+        "fct_activities",
+    ):
         assert incremental_rows.get(fact), (fact, incremental_rows)
         assert all(0 <= rows < fact_rows[fact] for rows in incremental_rows[fact]), (fact, incremental_rows, fact_rows)
     # and the planted changes came through: the reopened deal left the bookings, the

@@ -42,3 +42,22 @@
         select {{ key }} from {{ upstream }} where ({{ upstream_filter }})
     )
 {%- endmacro %}
+
+
+{#-
+    SQL query for the changed-keys CTE of an incremental fact dated against the SCD2 dimensions:
+    the keys of `relation` whose rep (column rep_id, dim_sales_rep) or customer (column
+    account_id, dim_customer) got a version loaded since the last run. A backfilled version can
+    change which one was valid at the fact's time. Use only inside {% if is_incremental() %}.
+-#}
+{% macro keys_with_new_rep_or_customer_version(relation, key, rep_id, account_id) -%}
+    select {{ relation }}.{{ key }}
+    from {{ relation }}
+    inner join {{ ref('dim_sales_rep') }} as sales_reps on {{ relation }}.{{ rep_id }} = sales_reps.rep_id
+    where sales_reps._loaded_at > {{ incremental_cutoff() }}
+    union
+    select {{ relation }}.{{ key }}
+    from {{ relation }}
+    inner join {{ ref('dim_customer') }} as customers on {{ relation }}.{{ account_id }} = customers.customer_id
+    where customers._loaded_at > {{ incremental_cutoff() }}
+{%- endmacro %}

@@ -39,6 +39,7 @@ MARTS = (
     "fct_opportunity_stage_history",
     "fct_bookings",
     "fct_targets",
+    "fct_activities",
     "dim_sales_rep",
     "dim_customer",
     "dim_product",

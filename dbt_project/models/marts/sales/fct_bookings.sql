@@ -42,15 +42,7 @@ changed_bookings as (
     {{ join_fx_rate('fx', 'bookings.currency', 'bookings.booking_date') }}
     where fx._loaded_at > {{ incremental_cutoff() }}
     union
-    select bookings.opportunity_id
-    from bookings
-    inner join sales_reps on bookings.owner_rep_id = sales_reps.rep_id
-    where sales_reps._loaded_at > {{ incremental_cutoff() }}
-    union
-    select bookings.opportunity_id
-    from bookings
-    inner join customers on bookings.account_id = customers.customer_id
-    where customers._loaded_at > {{ incremental_cutoff() }}
+    {{ keys_with_new_rep_or_customer_version('bookings', 'opportunity_id', 'owner_rep_id', 'account_id') }}
 
 ),
 {% endif %}

@@ -17,7 +17,7 @@ opportunities as (
 
 activities as (
 
-    select * from {{ ref('stg_crm__activities') }}
+    select * from {{ ref('fct_activities') }}
 
 ),
 
@@ -88,19 +88,17 @@ closed_per_month as (
 
 ),
 
+-- fct_activities has no activity deleted in the CRM
 visits_per_month as (
 
     select
         coalesce(rep_id, 'unknown') as rep_id,
-        cast(date_trunc('month', occurred_date) as date) as month,
+        occurred_month as month,
         count(*) as visits
 
     from activities
 
-    where
-        activity_type = 'visit'
-        and is_deleted is not true
-        and occurred_date is not null
+    where activity_type = 'visit' and occurred_month is not null
 
     group by 1, 2
 
