@@ -9,6 +9,7 @@ from airflow.sdk import Asset, dag, task, task_group
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+from cosmos.operators.local import DbtSourceLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
 from salesdw.orchestrate.alerts import on_failure
@@ -26,7 +27,9 @@ Every night, for the day that just ended (the run's data interval):
    (`audit.load_batches` reconciles rows read = loaded + rejected; rejects land in `raw._rejected`),
    then **check_references**: records whose parent was never delivered wait in quarantine;
 3. **validate_feeds**: Great Expectations over each feed's batch of the day; a critical failure
-   (e.g. too many rows rejected) stops the run here, before dbt;
+   (e.g. too many rows rejected) stops the run here, before dbt; alongside it **source_freshness**:
+   `dbt source freshness` on every raw table's `_loaded_at` (results in `audit.dq_results`, suite
+   `dbt.source_freshness`): past `warn_after` a warning, past `error_after` the run stops here too;
 4. **dbt build** staging → intermediate → marts into schema `marts_build` (one task per model, its
    tests inside it);
 5. **validate_marts**: Great Expectations over `marts_build` (results in `audit.dq_results` and
@@ -139,7 +142,7 @@ def sales_nightly():
         volume, freshness); a critical failure stops the run before dbt touches the marts."""
         from datetime import date
 
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
         from salesdw.quality.feeds import QualityGateError
         from salesdw.quality.feeds import validate_feeds as run_checkpoint
@@ -148,6 +151,35 @@ def sales_nightly():
             return run_checkpoint(warehouse_url_from_airflow(), date.fromisoformat(feed_day), run_id=run_id)
         except QualityGateError as exc:
             raise AirflowFailException(str(exc)) from None  # the data is wrong: retrying cannot help
+
+    def freshness_gate(project_dir: str, context=None, **_) -> None:
+        """cosmos callback after `dbt source freshness`: record each source table's freshness; a table
+        past its error_after stops the run before dbt builds anything."""
+        from pathlib import Path
+
+        from airflow.sdk.exceptions import AirflowFailException
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.quality.freshness import QualityGateError, record_freshness
+
+        target = Path(project_dir) / "target"
+        if not (target / "sources.json").is_file():
+            return  # dbt failed before measuring anything: cosmos raises its error next (and retries)
+        day = context["data_interval_start"].date().isoformat()
+        try:
+            record_freshness(warehouse_url_from_airflow(), day, target, run_id=context["run_id"])
+        except QualityGateError as exc:
+            raise AirflowFailException(str(exc)) from None  # a feed stopped arriving: retrying cannot help
+
+    source_freshness = DbtSourceLocalOperator(
+        task_id="source_freshness",
+        doc_md="`dbt source freshness` over the raw tables; results in audit.dq_results (dbt.source_freshness).",
+        project_dir=paths.DBT_PROJECT_DIR,
+        profile_config=DBT_PROFILE,
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        install_deps=False,
+        emit_datasets=False,
+        callback=freshness_gate,
+    )
 
     dbt_build = DbtTaskGroup(
         group_id="dbt_build",
@@ -174,7 +206,7 @@ def sales_nightly():
     @task
     def validate_marts(feed_day: str, run_id: str | None = None) -> dict:
         """Great Expectations checkpoint over the marts; a failed expectation fails the run."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
         from salesdw.quality.marts import QualityGateError
         from salesdw.quality.marts import validate_marts as run_checkpoint
@@ -193,7 +225,7 @@ def sales_nightly():
         return record(warehouse_url_from_airflow(), feed_day, run_id=run_id, validation=validation)
 
     validation = validate_marts(FEED_DAY)
-    loaded >> check_references(FEED_DAY) >> validate_feeds(FEED_DAY) >> dbt_build >> validation
+    loaded >> check_references(FEED_DAY) >> [validate_feeds(FEED_DAY), source_freshness] >> dbt_build >> validation
     publish(FEED_DAY, validation)
 
 

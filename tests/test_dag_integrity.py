@@ -36,14 +36,17 @@ def test_sales_nightly_shape(dagbag):
     for mart in ("customer_lifetime_value", "sales_funnel", "target_attainment"):
         assert any(mart in t for t in models), f"no cosmos task for {mart}"
     assert any("stg_crm__opportunities" in t for t in models)
-    # load -> check_references -> validate_feeds -> dbt roots; dbt -> validate_marts -> publish
+    # load -> check_references -> validate_feeds + source_freshness -> dbt roots; dbt -> validate_marts -> publish
     assert dag.get_task("validate_marts").downstream_task_ids == {"publish"}
     assert all(t.startswith("dbt_build.") for t in dag.get_task("validate_marts").upstream_task_ids)
     for source in config.sources():
         assert dag.get_task(f"{source}.load").downstream_task_ids == {"check_references"}
-    assert dag.get_task("check_references").downstream_task_ids == {"validate_feeds"}
+    assert dag.get_task("check_references").downstream_task_ids == {"validate_feeds", "source_freshness"}
     downstream = dag.get_task("validate_feeds").downstream_task_ids
     assert downstream and all(t.startswith("dbt_build.") for t in downstream)
+    # both gates hold back every dbt task that starts the build
+    assert dag.get_task("source_freshness").downstream_task_ids == downstream
+    assert dag.get_task("source_freshness").base_cmd == ["source", "freshness"]
     outlets = {o.uri for o in dag.get_task("crm.load").outlets}
     assert "postgres://warehouse:5432/salesdw/raw/crm__opportunities" in outlets
 

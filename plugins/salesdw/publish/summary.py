@@ -52,6 +52,18 @@ REJECT_KINDS = """
 """
 
 
+# the last run's dbt source freshness (quality/freshness.py): source tables per status, the late ones named
+FRESHNESS = """
+    select observed->>'status', count(*),
+           string_agg(substr(expectation, length('source_freshness ') + 1), ', ' order by expectation)
+    from audit.dq_results
+    where run_id = (select run_id from audit.dq_results where suite = 'dbt.source_freshness'
+                    order by validated_at desc limit 1)
+      and suite = 'dbt.source_freshness'
+    group by 1 order by 1
+"""
+
+
 def summary(url: str) -> dict:
     with psycopg.connect(url) as conn:
         counts = mart_row_counts(conn)
@@ -62,6 +74,8 @@ def summary(url: str) -> dict:
             " from audit.load_batches where status = 'loaded'"
         ).fetchone()
         rejects = conn.execute(REJECT_KINDS).fetchall()
+        has_results = conn.execute("select to_regclass('audit.dq_results') is not null").fetchone()[0]
+        freshness = conn.execute(FRESHNESS).fetchall() if has_results else []
         tiers = conn.execute(
             "select tier, count(*) from marts.customer_lifetime_value group by 1 order by 2 desc"
         ).fetchall()
@@ -74,6 +88,7 @@ def summary(url: str) -> dict:
         "headlines": headlines,
         "batches": batches,
         "rejects": rejects,
+        "freshness": freshness,
         "tiers": tiers,
         "backtest": backtest,
     }
@@ -112,6 +127,14 @@ def render(report: dict, url_hint: str) -> str:
         ),
         "  rejected rows (raw._rejected): "
         + (", ".join(f"{count:,} {kind}" for kind, count in report["rejects"]) or "none"),
+        "  source freshness (last run): "
+        + (
+            ", ".join(
+                f"{n} {status}" + (f" ({names})" if status != "pass" else "")
+                for status, n, names in report["freshness"]
+            )
+            or "not measured yet"
+        ),
         "",
         f"  Great Expectations Data Docs: {paths.DATA_DOCS_DIR / 'index.html'}",
         f"  dbt docs:                     {paths.DBT_PROJECT_DIR / 'target' / 'index.html'}  (also `make docs`)",

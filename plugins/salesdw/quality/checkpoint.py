@@ -81,7 +81,6 @@ def run_suites(
     """Validate every suite in one checkpoint named after `gate` (e.g. "marts", "feeds"); record each
     expectation's result; raise QualityGateError if a critical one failed."""
     import great_expectations as gx
-    import psycopg
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -148,15 +147,7 @@ def run_suites(
                 if spec.rows_hint:
                     message += f"; rows: {spec.rows_hint}"
                 failures.append((severity, message))
-    with psycopg.connect(url) as conn:
-        conn.execute(DQ_DDL)
-        conn.execute("delete from audit.dq_results where run_id = %s and suite = any(%s)", [run_id, list(by_name)])
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into audit.dq_results (run_id, data_interval, suite, table_name, expectation,"
-                " kwargs, severity, success, observed) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows,
-            )
+    record_results(url, run_id, list(by_name), rows)
     critical = [msg for sev, msg in failures if sev == CRITICAL]
     summary = {
         "run_id": run_id,
@@ -174,6 +165,24 @@ def run_suites(
             " and not success`."
         )
     return summary
+
+
+def record_results(url: str, run_id: str, suites: list[str], rows: list[tuple]) -> None:
+    """Replace the run's results of these suites in audit.dq_results (a retried task records once).
+
+    A row: (run_id, data_interval, suite, table_name, expectation, kwargs json, severity, success,
+    observed json)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute(DQ_DDL)
+        conn.execute("delete from audit.dq_results where run_id = %s and suite = any(%s)", [run_id, suites])
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into audit.dq_results (run_id, data_interval, suite, table_name, expectation,"
+                " kwargs, severity, success, observed) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
 
 
 def _kwargs_text(kwargs: dict) -> str:
