@@ -73,18 +73,20 @@ def _in_cny():
     return convert
 
 
-def _salesdw(args, env):
+def _salesdw(args, env, *, ok=True):
     proc = subprocess.run(
         [sys.executable, "-m", "salesdw.cli", *args], env=env, capture_output=True, text=True, timeout=1500
     )
+    if not ok:
+        return proc
     assert proc.returncode == 0, f"salesdw {' '.join(args)} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
     return proc.stdout
 
 
-def _marts_snapshot(conn):
+def _marts_snapshot(conn, *, whole=False):
     """Every published mart's rows, fingerprinted; the facts' _loaded_at (when the row's inputs were
-    loaded, which a rerun renews) left out: the business content must not move."""
-    row = "(to_jsonb(t) - '_loaded_at')::text"
+    loaded, which a rerun renews) left out unless `whole`: the business content must not move."""
+    row = "t::text" if whole else "(to_jsonb(t) - '_loaded_at')::text"
     return {
         mart: conn.execute(
             f"select md5(string_agg({row}, '|' order by {row})), count(*) from marts.{mart} t"
@@ -253,3 +255,29 @@ def test_summary_reports_the_marts(nightly):
     for headline in ("bookings (CNY, all time)", "attainment, last 12 months", "NPS, all surveys", "collection rate"):
         assert headline in out
     assert "n/a" not in out.split("load batches")[0]  # every headline has a value
+
+
+def test_a_broken_day_stops_at_the_gate_and_leaves_marts_untouched(nightly):
+    """Last in this module: it lands a third, broken day (`generate --break`) in the warehouse."""
+    url, _, env = nightly
+    with psycopg.connect(url) as conn:
+        before = _marts_snapshot(conn, whole=True)
+        published = conn.execute("select count(*) from audit.publications").fetchone()[0]
+    generate(start=START, days=DAYS + 1, scale=0.05, seed=11, locale="zh_CN", break_kind="negative_payment")
+    proc = _salesdw(["run", "--date", "2026-01-03"], env, ok=False)
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    assert "sales_nightly 2026-01-03: FAILED" in proc.stdout
+    assert "raw.finance__payments__20260103" in proc.stdout  # the gate's message names the batch
+    with psycopg.connect(url) as conn:
+        after = _marts_snapshot(conn, whole=True)  # byte for byte, _loaded_at included
+        failed = conn.execute(
+            "select suite from audit.dq_results where data_interval = '2026-01-03'"
+            " and severity = 'critical' and not success"
+        ).fetchall()
+        republished = conn.execute("select count(*) from audit.publications").fetchone()[0]
+        mart_results = conn.execute(
+            "select count(*) from audit.dq_results where data_interval = '2026-01-03' and suite like 'marts.%'"
+        ).fetchone()[0]
+    assert after == before
+    assert ("raw.finance__payments",) in failed
+    assert republished == published and mart_results == 0  # stopped before dbt, nothing published

@@ -3,9 +3,10 @@
 import psycopg
 import pytest
 from salesdw.quality.marts import QualityGateError, validate_marts
-from salesdw.quality.suites import mart_suites
+from salesdw.quality.suites import FACT_KEYS, mart_suites
 
-MARTS_DDL = """
+MARTS_DDL = (
+    """
 create schema marts;
 create table marts.customer_lifetime_value (customer_id text, bookings_amount numeric(18,2),
     cash_collected numeric(18,2), order_count integer, avg_csat numeric(4,2), tier text,
@@ -24,7 +25,7 @@ create table marts.rep_scorecard (rep_id text, month date, attainment_rate numer
 create table marts.target_attainment (rep_id text, team text, region text, product_line text, month date,
     target_amount numeric(18,2), bookings_amount numeric(18,2), attainment_rate numeric(9,4),
     cash_collected_amount numeric, bookings_run_rate_forecast numeric, cash_run_rate_forecast numeric,
-    pipeline_coverage numeric);
+    pipeline_coverage numeric, cash_attainment_rate numeric(9,4));
 create table marts.target_attainment_rollup (level text, member_id text, product_line text, period_type text,
     period_start date, bookings_amount numeric);
 create table marts.collections (owner_rep_id text, account_id text, month date, amount_due_in_month numeric,
@@ -48,10 +49,22 @@ insert into marts.sales_funnel_durations values ('2026-01-01', 'proposal', 'all'
 insert into marts.channel_performance values ('website', '2026-01-01', 10, 2, 0.2000, 750.00);
 insert into marts.rep_scorecard values ('R1', '2026-01-01', 0.7500, 0.5000, 0.4000, 4.20, 3);
 insert into marts.target_attainment values
-    ('R1', 'East 1', 'East', 'software', '2026-01-01', 1000.00, 750.00, 0.7500, 400, 800, 420, 1.2),
-    ('R1', 'East 1', 'East', 'hardware', '2026-01-01', 0, 10.00, null, 0, 12, 0, null);
+    ('R1', 'East 1', 'East', 'software', '2026-01-01', 1000.00, 750.00, 0.7500, 400, 800, 420, 1.2, 0.4000),
+    ('R1', 'East 1', 'East', 'hardware', '2026-01-01', 0, 10.00, null, 0, 12, 0, null, null);
 insert into marts.target_attainment_rollup values ('team', 'East 1', 'software', 'quarter', '2026-01-01', 750.00);
 """
+    + "".join(  # each published fact and dimension: its key, one row
+        f"create table marts.{table} ({', '.join(f'{c} text' for c in key)});"
+        f" insert into marts.{table} values ({', '.join(repr(f'{c}-1') for c in key)});"
+        for table, key in FACT_KEYS.items()
+    )
+    + """
+alter table marts.fct_bookings add booking_amount_reporting numeric(18,2);
+insert into marts.fct_bookings values ('O2', 10.00);
+update marts.fct_bookings set booking_amount_reporting = 750.00 where opportunity_id = 'opportunity_id-1';
+alter table marts.fct_payments add amount_reporting numeric(18,2) default 40.00;
+"""
+)
 
 
 @pytest.fixture
@@ -79,36 +92,70 @@ def test_good_marts_pass_and_results_are_kept(marts_db, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "plant, table, expectation",
+    "plant, table, expectation, says",
     [
         (
             "insert into marts.customer_lifetime_value values ('A1', 5.00, 5.00, 1, 4.0, 'core', 0, 0, 0, 0)",
             "customer_lifetime_value",
             "expect_column_values_to_be_unique",
+            None,
         ),
         (
             "update marts.sales_funnel set advanced_count = 9 where stage = 'proposal'",
             "sales_funnel",
             "expect_column_pair_values_a_to_be_greater_than_b",
+            None,
         ),
         (
             "update marts.customer_service set nps = 120",
             "customer_service",
             "expect_column_values_to_be_between",
+            None,
         ),
         (
             "update marts.target_attainment set bookings_amount = -1 where product_line = 'software'",
             "target_attainment",
             "expect_column_values_to_be_between",
+            None,
+        ),
+        (  # attainment that is not bookings / target
+            "update marts.target_attainment set attainment_rate = 0.7600 where product_line = 'software'",
+            "target_attainment",
+            "unexpected_rows_expectation",
+            "attainment_rate = bookings_amount / target_amount",
+        ),
+        (  # bookings that do not add up to the fact's
+            "update marts.fct_bookings set booking_amount_reporting = 11.00 where opportunity_id = 'O2'",
+            "target_attainment",
+            "unexpected_rows_expectation",
+            "bookings in target_attainment total those in fct_bookings",
+        ),
+        (
+            "update marts.fct_payments set amount_reporting = -40",
+            "fct_payments",
+            "expect_column_values_to_be_between",
+            None,
+        ),
+        (
+            "insert into marts.fct_invoices values ('invoice_id-1')",
+            "fct_invoices",
+            "expect_column_values_to_be_unique",
+            None,
+        ),
+        (
+            "insert into marts.fct_targets values ('rep_id-1', 'product_line-1', 'month-1')",
+            "fct_targets",
+            "expect_compound_columns_to_be_unique",
+            None,
         ),
     ],
 )
-def test_planted_bad_data_fails_the_gate_and_says_where(marts_db, tmp_path, plant, table, expectation):
+def test_planted_bad_data_fails_the_gate_and_says_where(marts_db, tmp_path, plant, table, expectation, says):
     with psycopg.connect(marts_db) as conn:
         conn.execute(plant)
     with pytest.raises(QualityGateError) as err:
         validate_marts(marts_db, "2026-01-01", run_id="bad", data_docs_dir=tmp_path / "docs")
-    assert f"marts.{table}: {expectation}" in str(err.value)
+    assert f"marts.{table}: {says or expectation}" in str(err.value)
     failed = [r for r in _results(marts_db, "bad") if not r[3]]
     assert (table, expectation, "critical", False) in failed
 

@@ -16,7 +16,7 @@ def validate_marts(
     """Run the marts checkpoint; record results; raise QualityGateError on a critical failure."""
     suites = [
         Suite(schema, table, expectations, rows_hint=f"select * from {schema}.{table}", label=f"marts.{table}")
-        for table, expectations in mart_suites().items()
+        for table, expectations in mart_suites(schema).items()
     ]
     return run_suites(
         url,

@@ -39,7 +39,52 @@ def severity_of(meta: dict | None) -> str:
     return (meta or {}).get("severity", CRITICAL)
 
 
-def mart_suites() -> dict[str, list[gxe.Expectation]]:
+# the key of every published fact and dimension (the marts below have suites of their own)
+FACT_KEYS = {
+    "fct_opportunities": ["opportunity_id"],
+    "fct_opportunity_stage_history": ["history_id"],
+    "fct_bookings": ["opportunity_id"],
+    "fct_targets": ["rep_id", "product_line", "month"],
+    "fct_activities": ["activity_id"],
+    "fct_invoices": ["invoice_id"],
+    "fct_payments": ["payment_id"],
+    "fct_tickets": ["ticket_id"],
+    "dim_date": ["date_day"],
+    "dim_sales_rep": ["sales_rep_key"],
+    "dim_customer": ["customer_key"],
+    "dim_product": ["product_line"],
+}
+
+
+def _key(columns: list[str]) -> list[tuple[gxe.Expectation, str]]:
+    unique = (
+        gxe.ExpectColumnValuesToBeUnique(column=columns[0])
+        if len(columns) == 1
+        else gxe.ExpectCompoundColumnsToBeUnique(column_list=columns)
+    )
+    return [*((gxe.ExpectColumnValuesToNotBeNull(column=c), CRITICAL) for c in columns), (unique, CRITICAL)]
+
+
+def _attainment(rate: str, actual: str) -> tuple[gxe.Expectation, str]:
+    """attainment = actual / target (to the mart's four decimals), and none without a target."""
+    return _rows(
+        f"{rate} = {actual} / target_amount",
+        f"select * from (select * from {{batch}}) m where case when target_amount = 0 then {rate} is not null"
+        f" else {rate} is null or abs({rate} - {actual} / target_amount) > 0.0001 end",
+        CRITICAL,
+    )
+
+
+def mart_suites(schema: str = "marts") -> dict[str, list[gxe.Expectation]]:
+    """The suites of every published table; `schema` is where the facts they reconcile with are."""
+    facts = {table: _suite(*_key(columns)) for table, columns in FACT_KEYS.items()}
+    facts["fct_payments"] += _suite(
+        (gxe.ExpectColumnValuesToBeBetween(column="amount_reporting", min_value=0), CRITICAL)  # no negative cash
+    )
+    return facts | _mart_suites(schema)
+
+
+def _mart_suites(schema: str) -> dict[str, list[gxe.Expectation]]:
     return {
         "customer_lifetime_value": _suite(
             (gxe.ExpectTableRowCountToBeBetween(min_value=1), CRITICAL),
@@ -150,6 +195,15 @@ def mart_suites() -> dict[str, list[gxe.Expectation]]:
             (gxe.ExpectColumnValuesToBeBetween(column="target_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="bookings_amount", min_value=0), CRITICAL),
             (gxe.ExpectColumnValuesToBeBetween(column="attainment_rate", min_value=0), CRITICAL),
+            _attainment("attainment_rate", "bookings_amount"),
+            _attainment("cash_attainment_rate", "cash_collected_amount"),
+            _rows(
+                "bookings in target_attainment total those in fct_bookings",
+                "select * from (select coalesce(sum(bookings_amount), 0) as mart from (select * from {batch}) m) m,"
+                f" (select coalesce(sum(booking_amount_reporting), 0) as facts from {schema}.fct_bookings) f"
+                " where mart <> facts",
+                CRITICAL,
+            ),
             *[
                 (gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0), CRITICAL)
                 for column in (
