@@ -7,6 +7,7 @@ import pytest
 from salesdw import config
 from salesdw.extract.landing import MissingFeedError, feed_files
 from salesdw.generate import generate
+from salesdw.load import batch
 from salesdw.load.batch import load_file
 from salesdw.load.readers import FeedFormatError
 from salesdw.load.source import load_source
@@ -97,9 +98,15 @@ def test_missing_feed_names_the_files(tmp_path):
     assert "finance" in str(err.value) and "invoices.csv" in str(err.value) and "payments.csv" in str(err.value)
 
 
-def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db):
+INVOICES_HEADER = "invoice_id,opportunity_id,account_id,invoice_date,due_date,amount,tax_amount,currency,updated_at\n"
+
+
+@pytest.mark.parametrize("proven", [False, True], ids=["checked", "large-file-proof"])
+def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db, monkeypatch, proven):
+    if proven:  # as a large file: a typed COPY on a second connection tries to prove it clean first
+        monkeypatch.setattr(batch, "PROVE_BYTES", 0)
     feed = tmp_path / "invoices.csv"
-    header = "invoice_id,opportunity_id,account_id,invoice_date,due_date,amount,tax_amount,currency,updated_at\n"
+    header = INVOICES_HEADER
     good = "INV1,O1,A1,2026-01-01,2026-01-31,100.00,13.00,CNY,2026-01-01T08:00:00Z\n"
     feed.write_text(
         header
@@ -110,13 +117,15 @@ def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db):
         + "INV5,O1,A1,2026-01-01,2026-01-31,5.00,0.00,XYZ,2026-01-01T08:00:00Z\n"  # unknown currency
         + "INV1,O9,A9,2026-01-01,2026-01-31,1.00,0.00,CNY,2026-01-01T09:00:00Z\n"  # duplicate key
         + ",O1,A1,2026-01-01,2026-01-31,1.00,0.00,CNY,2026-01-01T09:00:00Z\n"  # no key
+        + "INV6,O1,A1,2026-01-01,2026-01-31,1.00,0.00,CNY,noon\n"  # not a timestamp; its key comes again:
+        + "INV6,O6,A1,2026-01-01,2026-01-31,1.00,0.00,cny,2026-01-01T09:00:00Z\n"  # loaded, not a duplicate
     )
     with psycopg.connect(fresh_db) as conn:
         result = load_file(conn, _entity("finance", "invoices"), feed, DAY)
-        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (7, 1, 6)
-        assert conn.execute("select invoice_id, opportunity_id from raw.finance__invoices").fetchall() == [
-            ("INV1", "O1")
-        ]
+        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (9, 2, 7)
+        assert conn.execute(
+            "select invoice_id, opportunity_id from raw.finance__invoices order by invoice_id"
+        ).fetchall() == [("INV1", "O1"), ("INV6", "O6")]
         reasons = dict(conn.execute("select split_part(origin, ':', 2), reason from raw._rejected").fetchall())
     assert reasons == {
         "3": "invoice_date: '2026-13-45' is not a valid date",
@@ -125,7 +134,33 @@ def test_the_record_contract_is_checked_in_sql(tmp_path, fresh_db):
         "6": "currency: unknown currency 'XYZ' (expected one of CNY, USD, EUR, HKD, JPY)",
         "7": "duplicate key invoice_id = INV1 in this batch (the first occurrence is loaded)",
         "8": "missing primary key invoice_id",
+        "9": "updated_at: 'noon' is not a valid timestamptz",
     }
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["clean", "one-negative-amount"])
+def test_a_large_file_is_proven_clean_or_checked(tmp_path, fresh_db, monkeypatch, broken):
+    monkeypatch.setattr(batch, "PROVE_BYTES", 0)
+    proofs = []
+    prove = batch._prove_clean
+    monkeypatch.setattr(batch, "_prove_clean", lambda *args: proofs.append(prove(*args)) or proofs[-1])
+    feed = tmp_path / "invoices.csv"
+    feed.write_text(
+        INVOICES_HEADER
+        + "".join(f"INV{i},O1,A1,2026-01-01,2026-01-31,{i}.50,0.00,CNY,2026-01-01T08:00:00+08\n" for i in range(1, 501))
+        + ("INV501,O1,A1,2026-01-01,2026-01-31,-1.00,0.00,CNY,2026-01-01T08:00:00Z\n" if broken else "")
+    )
+    with psycopg.connect(fresh_db) as conn:
+        result = load_file(conn, _entity("finance", "invoices"), feed, DAY)
+        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (500 + broken, 500, broken)
+        assert conn.execute("select sum(amount::numeric) from raw.finance__invoices").fetchone()[0] == 125_500
+        assert conn.execute("select count(*) from pg_indexes where tablename like 'finance__invoices__%'").fetchone()[0]
+        rejected = conn.execute("select origin, reason from raw._rejected").fetchall()
+    # clean: the SQL check was skipped on the proof's word; else it ran, and named the line
+    assert proofs == [not broken]
+    assert [(o.rsplit(":", 1)[1], r) for o, r in rejected] == (
+        [("502", "amount: negative amount -1.00 (expected >= 0)")] if broken else []
+    )
 
 
 def test_every_planted_bad_record_is_rejected_with_a_reason(tmp_path, fresh_db):

@@ -5,7 +5,8 @@ transaction the loader builds the new partition as a table of its own, raw.<tabl
   1. COPY FREEZE streams the file in (the table is new in this transaction, so rows are written
      frozen, and on a single-node warehouse with wal_level=minimal without WAL);
   2. the entity's contract (load/checks.py) is checked in SQL, and broken rows move to
-     raw._rejected with their origin and reason;
+     raw._rejected with their origin and reason; a large file is proven clean while it is copied,
+     by a typed COPY on a second connection (the core the COPY leaves idle), and skips the check;
   3. a unique index on the key finds duplicates (they are rejected too; the first occurrence stays);
   4. the loader's metadata arrives as constant column defaults, not written row by row, and the
      table replaces the day's old partition.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import csv
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,7 +29,7 @@ import psycopg
 from psycopg import Connection, sql
 
 from salesdw.config import Entity
-from salesdw.load.checks import LOCATED, duplicate_reason, reject_reason
+from salesdw.load.checks import LOCATED, broken_typed, duplicate_reason, reject_reason
 from salesdw.load.ddl import business_columns, ensure_base, ensure_raw_table
 from salesdw.load.readers import READERS, located
 
@@ -42,6 +44,9 @@ CHUNK_LINES = 8192
 CHUNK_BYTES = 1 << 20
 LINES = "pg_temp.salesdw_batch_lines"  # numbers the records of an unquoted CSV
 LOCK_TIMEOUT = "2min"
+# From this size a file's contract is proven on a second connection while it is copied: a latency
+# win for one large feed, at the price of parsing it twice (more CPU), not worth it for small ones.
+PROVE_BYTES = 16 << 20
 
 
 class BatchLockedError(RuntimeError):
@@ -93,9 +98,12 @@ def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) ->
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [entity.raw_table])
             conn.execute("set local maintenance_work_mem = '256MB'")
             _supersede(conn, batch)
-            copied, unparsed = _copy(conn, batch)
-            broken = _reject_broken(conn, batch)
-            duplicates = _reject_duplicates(conn, batch)
+            copied, unparsed, proof = _copy(conn, batch)
+            # While the proof still runs, index the keys: if none repeats, the order of the two
+            # rejections cannot matter (a broken row could otherwise shadow a later good one).
+            unique = proof is not None and _index_key(conn, batch)
+            broken = 0 if proof is not None and proof.result() else _reject_broken(conn, batch)
+            duplicates = 0 if unique else _reject_duplicates(conn, batch)
             _swap_in(conn, batch)
             read, loaded = copied + unparsed, copied - broken - duplicates
             rejected = unparsed + broken + duplicates
@@ -158,13 +166,17 @@ def _add_metadata(conn: Connection, batch: _Batch, origin: str | None) -> None:
     conn.execute(sql.SQL("alter table {} {}").format(batch.building, sql.SQL(", ").join(columns)))
 
 
-def _copy(conn: Connection, batch: _Batch) -> tuple[int, int]:
-    """COPY the file into the new partition; returns (rows copied, records rejected as unparseable)."""
+def _copy(conn: Connection, batch: _Batch) -> tuple[int, int, Future[bool] | None]:
+    """COPY the file into the new partition.
+
+    Returns the rows copied, the records rejected as unparseable and, for a large CSV, whether every
+    record keeps the contract (a future: the proof may still be running).
+    """
     entity = batch.entity
     if entity.format == "csv":
-        copied = _copy_csv_natively(conn, batch)
-        if copied is not None:
-            return copied, 0
+        native = _copy_csv_natively(conn, batch)
+        if native is not None:
+            return native[0], 0, native[1]
     _create(conn, batch, entity.columns, with_origin=True)
     rejects: list[tuple] = []
     target = sql.SQL(", ").join(map(sql.Identifier, (*entity.columns, "_origin", "_line")))
@@ -186,16 +198,17 @@ def _copy(conn: Connection, batch: _Batch) -> tuple[int, int]:
         ):
             for origin, raw_text, reason in rejects:
                 copy.write_row((batch.batch_id, batch.day, entity.source, entity.name, origin, raw_text, reason))
-    return copied, len(rejects)
+    return copied, len(rejects), None
 
 
-def _copy_csv_natively(conn: Connection, batch: _Batch) -> int | None:
+def _copy_csv_natively(conn: Connection, batch: _Batch) -> tuple[int, Future[bool] | None] | None:
     """The fast path for a well-formed CSV: PostgreSQL parses the file's bytes itself.
 
-    Returns the rows copied, or None when the record-by-record reader must take over: a header
-    without the expected columns (the reader reports it), or a structural error (a line with the
-    wrong number of fields, bad quoting), which rolls this attempt back so the reader can reject
-    exactly the broken lines. Columns the file has beyond the contract are dropped.
+    Returns the rows copied and the proof of a large file (see _prove_clean), or None when the
+    record-by-record reader must take over: a header without the expected columns (the reader
+    reports it), or a structural error (a line with the wrong number of fields, bad quoting), which
+    rolls this attempt back so the reader can reject exactly the broken lines. Columns the file has
+    beyond the contract are dropped.
     """
     entity = batch.entity
     with batch.path.open("rb") as handle:
@@ -205,6 +218,12 @@ def _copy_csv_natively(conn: Connection, batch: _Batch) -> int | None:
         if header is not None and (missing or len(set(header)) != len(header)):
             return None
         extra = [c for c in header or [] if c not in entity.columns]
+        proof = None
+        if header is not None and batch.path.stat().st_size >= PROVE_BYTES:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="salesdw-proof")
+            # the connection is read here: libpq connections are not to be shared between threads
+            proof = pool.submit(_prove_clean, (conn.info.dsn, conn.info.password), batch, header)
+            pool.shutdown(wait=False)
         try:
             with conn.transaction():  # FREEZE needs the table created in this same savepoint
                 _create(conn, batch, [*entity.columns, *extra], with_origin=False)
@@ -220,14 +239,43 @@ def _copy_csv_natively(conn: Connection, batch: _Batch) -> int | None:
                         )
                     )
         except CSV_PARSE_ERRORS:
+            if proof is not None:
+                proof.result()  # the reader takes over; the proof has nothing left to say
             return None
     _add_metadata(conn, batch, str(batch.path))
-    return copied
+    return copied, proof
+
+
+def _prove_clean(conninfo: tuple[str, str | None], batch: _Batch, header: list[str]) -> bool:
+    """Whether every record of the file keeps the entity's contract, by a typed COPY of its bytes.
+
+    Runs on a second connection while the batch's own COPY does. The typed columns parse with the
+    same input functions pg_input_is_valid uses, and the WHERE clause keeps rows that break the rest
+    of the contract, so an empty result is proof that the SQL check would reject nothing. False (a
+    value that did not parse, or a row kept) proves nothing: the check then runs and names reasons;
+    so does any other failure here (say, no connection slot left), the check being always right.
+    """
+    types = dict(batch.entity.types)
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types.get(c, "text"))) for c in header
+    )
+    statement = sql.SQL("copy proof from stdin (format csv, header true) where {}").format(broken_typed(batch.entity))
+    dsn, password = conninfo
+    try:
+        with psycopg.connect(dsn, password=password, autocommit=True) as proving:
+            proving.execute(sql.SQL("create temporary table proof ({})").format(columns))
+            with proving.cursor() as cur, cur.copy(statement) as copy, batch.path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+                    copy.write(chunk)
+            return not proving.execute("select exists (select from proof)").fetchone()[0]
+    except psycopg.Error:
+        return False
 
 
 def _stream(conn: Connection, batch: _Batch, header: list[str], handle: BinaryIO) -> int:
     columns = sql.SQL(", ").join(map(sql.Identifier, header))
-    if _unquoted(handle):
+    unquoted = _unquoted(handle)
+    if unquoted:
         # one record per line: PostgreSQL numbers them from a sequence, Python only passes bytes on
         conn.execute(f"create temporary sequence {LINES} start 2 cache {CHUNK_LINES}")
         conn.execute(sql.SQL("alter table {} alter _line set default nextval({})").format(batch.building, LINES))
@@ -240,8 +288,9 @@ def _stream(conn: Connection, batch: _Batch, header: list[str], handle: BinaryIO
             for chunk in chunks:
                 copy.write(chunk)
         copied = cur.rowcount
-    conn.execute(sql.SQL("alter table {} alter _line drop default").format(batch.building))
-    conn.execute(f"drop sequence if exists {LINES}")  # absent on the quoted path
+    if unquoted:
+        conn.execute(sql.SQL("alter table {} alter _line drop default").format(batch.building))
+        conn.execute(f"drop sequence {LINES}")
     return copied
 
 
@@ -292,31 +341,43 @@ def _move_to_rejected(conn: Connection, batch: _Batch, which: sql.Composable, re
 
 def _reject_broken(conn: Connection, batch: _Batch) -> int:
     reason = reject_reason(batch.entity)
-    # one (parallel) scan to find out; the rare batch with broken rows pays for a second one
-    broken = conn.execute(
-        sql.SQL("select count(*) from {} where {} is not null").format(batch.building, reason)
-    ).fetchone()[0]
-    if not broken:
+    # one (parallel) scan finds them; the move then visits those rows alone
+    broken = conn.execute(sql.SQL("select ctid from {} where {} is not null").format(batch.building, reason))
+    return _move_rows(conn, batch, [ctid for (ctid,) in broken], reason)
+
+
+def _move_rows(conn: Connection, batch: _Batch, ctids: list[str], reason: sql.Composable) -> int:
+    if not ctids:
         return 0
-    return _move_to_rejected(conn, batch, sql.SQL("{} is not null").format(reason), reason)
+    rows = sql.SQL("ctid = any({}::tid[])").format(sql.Literal(ctids))
+    return _move_to_rejected(conn, batch, rows, reason)
+
+
+def _index_key(conn: Connection, batch: _Batch) -> bool:
+    """Index the new partition's key; False, and no index, when a key repeats."""
+    try:
+        with conn.transaction():
+            conn.execute(_key_index(batch))
+        return True
+    except psycopg.errors.UniqueViolation:
+        return False
+
+
+def _key_index(batch: _Batch) -> sql.Composable:
+    return sql.SQL("create unique index on {} ({}, _batch_date)").format(
+        batch.building, sql.Identifier(batch.entity.primary_key)
+    )
 
 
 def _reject_duplicates(conn: Connection, batch: _Batch) -> int:
-    index = sql.SQL("create unique index on {} ({}, _batch_date)").format(
-        batch.building, sql.Identifier(batch.entity.primary_key)
-    )
-    try:
-        with conn.transaction():
-            conn.execute(index)
+    if _index_key(conn, batch):
         return 0
-    except psycopg.errors.UniqueViolation:
-        pass
     later = sql.SQL(
         "ctid in (select ctid from (select ctid, row_number() over (partition by {} order by ctid) as n from {}) o"
         " where n > 1)"
     ).format(sql.Identifier(batch.entity.primary_key), batch.building)
     moved = _move_to_rejected(conn, batch, later, duplicate_reason(batch.entity))
-    conn.execute(index)
+    conn.execute(_key_index(batch))
     return moved
 
 

@@ -1,8 +1,10 @@
 """The record contract of an entity (sources.yml), as one SQL expression run in the database.
 
 `reject_reason(entity)` is a CASE expression over a batch's rows (text columns) that gives the first
-broken rule, or NULL for a row to load. Checks run in PostgreSQL (16+: pg_input_is_valid), not row by
-row in Python; the cheap test comes first where one decides most rows (a sign, an exact currency code).
+broken rule, or NULL for a row to load; `broken_typed(entity)` is the same contract for rows whose
+typed values already parsed (the typed COPY that proves a large file clean, load/batch.py). Checks
+run in PostgreSQL (16+: pg_input_is_valid), not row by row in Python; the cheap test comes first
+where one decides most rows (a sign, an exact currency code).
 Duplicate keys are found by the batch's unique index (load/batch.py).
 """
 
@@ -14,12 +16,18 @@ from salesdw import config
 from salesdw.config import Entity
 
 
-def reject_reason(entity: Entity) -> sql.Composable:
+def _rules(entity: Entity, *, typed: bool) -> list[tuple[sql.Composable, sql.Composable]]:
+    """The contract as (broken-if condition, reason) pairs, first broken rule first.
+
+    Over text columns (`typed=False`) each typed column is checked with pg_input_is_valid. Over typed
+    columns (a typed COPY, load/batch.py) the input functions themselves reject a bad value, so those
+    rules drop out and amounts compare as numbers.
+    """
     pk = sql.Identifier(entity.primary_key)
     rules: list[tuple[sql.Composable, sql.Composable]] = [
         (sql.SQL("{} is null").format(pk), sql.Literal(f"missing primary key {entity.primary_key}")),
     ]
-    for column, type_name in entity.types:
+    for column, type_name in [] if typed else entity.types:
         col = sql.Identifier(column)
         rules.append(
             (
@@ -31,11 +39,13 @@ def reject_reason(entity: Entity) -> sql.Composable:
                 ),
             )
         )
+    # over text, the sign decides most rows before a cast
+    negative = "{col} < 0" if typed else "starts_with({col}, '-') and cast({col} as numeric) < 0"
     for column in entity.non_negative:
         col = sql.Identifier(column)
         rules.append(
             (
-                sql.SQL("starts_with({col}, '-') and cast({col} as numeric) < 0").format(col=col),
+                sql.SQL(negative).format(col=col),
                 sql.SQL("{} || {} || {}").format(
                     sql.Literal(f"{column}: negative amount "), col, sql.Literal(" (expected >= 0)")
                 ),
@@ -56,8 +66,20 @@ def reject_reason(entity: Entity) -> sql.Composable:
                 ),
             )
         )
-    whens = sql.SQL(" ").join(sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules)
+    return rules
+
+
+def reject_reason(entity: Entity) -> sql.Composable:
+    """Over a batch's text columns: the first broken rule's reason, or NULL for a row to load."""
+    whens = sql.SQL(" ").join(
+        sql.SQL("when {} then {}").format(cond, reason) for cond, reason in _rules(entity, typed=False)
+    )
     return sql.SQL("case {} end").format(whens)
+
+
+def broken_typed(entity: Entity) -> sql.Composable:
+    """Over typed columns whose values all parsed: true for a row that breaks the rest of the contract."""
+    return sql.SQL(" or ").join(sql.SQL("({})").format(cond) for cond, _ in _rules(entity, typed=True))
 
 
 def duplicate_reason(entity: Entity) -> sql.Composable:
