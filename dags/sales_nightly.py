@@ -142,33 +142,28 @@ def sales_nightly():
         volume, freshness); a critical failure stops the run before dbt touches the marts."""
         from datetime import date
 
-        from airflow.sdk.exceptions import AirflowFailException
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
-        from salesdw.quality.feeds import QualityGateError
+        from salesdw.orchestrate.gates import gate_stops_the_run
         from salesdw.quality.feeds import validate_feeds as run_checkpoint
 
-        try:
+        with gate_stops_the_run():
             return run_checkpoint(warehouse_url_from_airflow(), date.fromisoformat(feed_day), run_id=run_id)
-        except QualityGateError as exc:
-            raise AirflowFailException(str(exc)) from None  # the data is wrong: retrying cannot help
 
     def freshness_gate(project_dir: str, context=None, **_) -> None:
         """cosmos callback after `dbt source freshness`: record each source table's freshness; a table
         past its error_after stops the run before dbt builds anything."""
         from pathlib import Path
 
-        from airflow.sdk.exceptions import AirflowFailException
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
-        from salesdw.quality.freshness import QualityGateError, record_freshness
+        from salesdw.orchestrate.gates import gate_stops_the_run
+        from salesdw.quality.freshness import record_freshness
 
         target = Path(project_dir) / "target"
         if not (target / "sources.json").is_file():
             return  # dbt failed before measuring anything: cosmos raises its error next (and retries)
         day = context["data_interval_start"].date().isoformat()
-        try:
+        with gate_stops_the_run():  # a feed stopped arriving
             record_freshness(warehouse_url_from_airflow(), day, target, run_id=context["run_id"])
-        except QualityGateError as exc:
-            raise AirflowFailException(str(exc)) from None  # a feed stopped arriving: retrying cannot help
 
     source_freshness = DbtSourceLocalOperator(
         task_id="source_freshness",
@@ -206,15 +201,12 @@ def sales_nightly():
     @task
     def validate_marts(feed_day: str, run_id: str | None = None) -> dict:
         """Great Expectations checkpoint over the marts; a failed expectation fails the run."""
-        from airflow.sdk.exceptions import AirflowFailException
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
-        from salesdw.quality.marts import QualityGateError
+        from salesdw.orchestrate.gates import gate_stops_the_run
         from salesdw.quality.marts import validate_marts as run_checkpoint
 
-        try:
+        with gate_stops_the_run():  # the marts stay in marts_build: BI keeps the last publication
             return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id, schema=BUILD_SCHEMA)
-        except QualityGateError as exc:  # the marts stay in marts_build: BI keeps the last publication
-            raise AirflowFailException(str(exc)) from None
 
     @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
     def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:

@@ -1,12 +1,17 @@
 """The Great Expectations checkpoint over the marts: passes on good data, stops on planted bad data."""
 
+import json
+
 import psycopg
 import pytest
+from salesdw import paths
 from salesdw.quality.marts import QualityGateError, validate_marts
-from salesdw.quality.suites import FACT_KEYS, mart_suites
+from salesdw.quality.suites import mart_suites, published_keys
 
-MARTS_DDL = (
-    """
+
+def _marts_ddl() -> str:
+    return (
+        """
 create schema marts;
 create table marts.customer_lifetime_value (customer_id text, bookings_amount numeric(18,2),
     cash_collected numeric(18,2), order_count integer, avg_csat numeric(4,2), tier text,
@@ -53,25 +58,38 @@ insert into marts.target_attainment values
     ('R1', 'East 1', 'East', 'hardware', '2026-01-01', 0, 10.00, null, 0, 12, 0, null, null);
 insert into marts.target_attainment_rollup values ('team', 'East 1', 'software', 'quarter', '2026-01-01', 750.00);
 """
-    + "".join(  # each published fact and dimension: its key, one row
-        f"create table marts.{table} ({', '.join(f'{c} text' for c in key)});"
-        f" insert into marts.{table} values ({', '.join(repr(f'{c}-1') for c in key)});"
-        for table, key in FACT_KEYS.items()
-    )
-    + """
+        + "".join(  # each published fact and dimension: its key, one row
+            f"create table marts.{table} ({', '.join(f'{c} text' for c in key)});"
+            f" insert into marts.{table} values ({', '.join(repr(f'{c}-1') for c in key)});"
+            for table, key in published_keys().items()
+        )
+        + """
 alter table marts.fct_bookings add booking_amount_reporting numeric(18,2);
 insert into marts.fct_bookings values ('O2', 10.00);
 update marts.fct_bookings set booking_amount_reporting = 750.00 where opportunity_id = 'opportunity_id-1';
 alter table marts.fct_payments add amount_reporting numeric(18,2) default 40.00;
 """
-)
+    )
 
 
 @pytest.fixture
-def marts_db(fresh_db):
+def marts_db(fresh_db, dbt_manifest):
     with psycopg.connect(fresh_db) as conn:
-        conn.execute(MARTS_DDL)
+        conn.execute(_marts_ddl())
     return fresh_db
+
+
+def test_keys_come_from_the_dbt_models_and_a_published_fact_must_declare_one(dbt_manifest, tmp_path):
+    keys = published_keys()
+    assert keys["fct_targets"] == ["rep_id", "product_line", "month"]
+    assert keys["dim_customer"] == ["customer_key"] and keys["fct_activities"] == ["activity_id"]
+    manifest = json.loads(paths.DBT_MANIFEST.read_text())
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["name"] == "fct_tickets":
+            node["constraints"] = []
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="marts.fct_tickets is published but its dbt model .* declares no primary_key"):
+        published_keys(tmp_path / "manifest.json")
 
 
 def _results(url, run_id):

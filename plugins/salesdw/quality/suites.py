@@ -6,13 +6,16 @@ table): `critical` fails the run before publish; `warning` is recorded but does 
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import great_expectations.expectations as gxe
 from great_expectations.expectations.expectation import FailureSeverity
 
-from salesdw import config
+from salesdw import config, paths
 from salesdw.config import Entity
+from salesdw.publish.publications import MARTS
 
 CRITICAL, WARNING = "critical", "warning"
 
@@ -39,21 +42,33 @@ def severity_of(meta: dict | None) -> str:
     return (meta or {}).get("severity", CRITICAL)
 
 
-# the key of every published fact and dimension (the marts below have suites of their own)
-FACT_KEYS = {
-    "fct_opportunities": ["opportunity_id"],
-    "fct_opportunity_stage_history": ["history_id"],
-    "fct_bookings": ["opportunity_id"],
-    "fct_targets": ["rep_id", "product_line", "month"],
-    "fct_activities": ["activity_id"],
-    "fct_invoices": ["invoice_id"],
-    "fct_payments": ["payment_id"],
-    "fct_tickets": ["ticket_id"],
-    "dim_date": ["date_day"],
-    "dim_sales_rep": ["sales_rep_key"],
-    "dim_customer": ["customer_key"],
-    "dim_product": ["product_line"],
-}
+def published_keys(manifest: Path = paths.DBT_MANIFEST) -> dict[str, list[str]]:
+    """The key of every fact and dimension published into marts, as its dbt model declares it.
+
+    Read from the primary_key constraint in the manifest `dbt parse` writes, so the gate checks what
+    the models say. A published fact or dimension that declares no key is an error: none goes out
+    with its key unchecked. (The reporting marts have suites of their own below.)
+    """
+    models = {
+        node["name"]: node
+        for node in json.loads(manifest.read_text())["nodes"].values()
+        if node["resource_type"] == "model"
+    }
+    keys = {}
+    for table in (t for t in MARTS if t.startswith(("fct_", "dim_"))):
+        node = models[table]
+        declared = [c["columns"] for c in node.get("constraints", []) if c["type"] == "primary_key"] + [
+            [name]
+            for name, column in node["columns"].items()
+            if any(c["type"] == "primary_key" for c in column.get("constraints", []))
+        ]
+        if not declared:
+            raise ValueError(
+                f"marts.{table} is published but its dbt model ({node['original_file_path']}) declares no"
+                " primary_key constraint; declare one so the marts gate checks the key"
+            )
+        keys[table] = declared[0]
+    return keys
 
 
 def _key(columns: list[str]) -> list[tuple[gxe.Expectation, str]]:
@@ -77,7 +92,7 @@ def _attainment(rate: str, actual: str) -> tuple[gxe.Expectation, str]:
 
 def mart_suites(schema: str = "marts") -> dict[str, list[gxe.Expectation]]:
     """The suites of every published table; `schema` is where the facts they reconcile with are."""
-    facts = {table: _suite(*_key(columns)) for table, columns in FACT_KEYS.items()}
+    facts = {table: _suite(*_key(columns)) for table, columns in published_keys().items()}
     facts["fct_payments"] += _suite(
         (gxe.ExpectColumnValuesToBeBetween(column="amount_reporting", min_value=0), CRITICAL)  # no negative cash
     )
