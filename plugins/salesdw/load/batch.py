@@ -99,11 +99,15 @@ def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) ->
             conn.execute("set local maintenance_work_mem = '256MB'")
             _supersede(conn, batch)
             copied, unparsed, proof = _copy(conn, batch)
-            # While the proof still runs, index the keys: if none repeats, the order of the two
-            # rejections cannot matter (a broken row could otherwise shadow a later good one).
-            unique = proof is not None and _index_key(conn, batch)
-            broken = 0 if proof is not None and proof.result() else _reject_broken(conn, batch)
-            duplicates = 0 if unique else _reject_duplicates(conn, batch)
+            if proof is None:
+                broken = _reject_broken(conn, batch)
+                duplicates = 0 if _index_key(conn, batch) else _reject_duplicates(conn, batch)
+            else:
+                # The keys are indexed while the proof still runs. If none repeats, the order of the
+                # two rejections cannot matter (else a broken row could shadow a later good one).
+                unique = _index_key(conn, batch)
+                broken = 0 if proof.result() else _reject_broken(conn, batch)
+                duplicates = 0 if unique else _reject_duplicates(conn, batch)
             _swap_in(conn, batch)
             read, loaded = copied + unparsed, copied - broken - duplicates
             rejected = unparsed + broken + duplicates
@@ -370,8 +374,7 @@ def _key_index(batch: _Batch) -> sql.Composable:
 
 
 def _reject_duplicates(conn: Connection, batch: _Batch) -> int:
-    if _index_key(conn, batch):
-        return 0
+    """Move every later occurrence of a repeated key to raw._rejected, then index the keys."""
     later = sql.SQL(
         "ctid in (select ctid from (select ctid, row_number() over (partition by {} order by ctid) as n from {}) o"
         " where n > 1)"
