@@ -29,18 +29,26 @@ ENTITY = next(e for e in config.entities() if e.source == "finance" and e.name =
 DAY = date(2026, 1, 1)
 
 
-def write_feed(path: Path, rows: int, seed: int = 1) -> None:
-    """A finance invoices export with `rows` valid records (streamed, never held in memory)."""
+def write_feed(path: Path, rows: int, seed: int = 1, broken: int = 0) -> None:
+    """A finance invoices export with `rows` records (streamed, never held in memory).
+
+    With `broken`, that many records spread through the file break the contract (a negative amount)
+    and as many more repeat an earlier key: the loader must find and name each of them.
+    """
     rng = random.Random(seed)
+    every = rows // (2 * broken) if broken else 0
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(ENTITY.columns)
         for i in range(1, rows + 1):
             day = DAY - timedelta(days=rng.randrange(730))
             amount = rng.randrange(100_00, 5_000_000_00) / 100
+            planted = every and i % every == 0 and i // every <= 2 * broken
+            if planted and i // every % 2:
+                amount = -amount
             writer.writerow(
                 [
-                    f"INV{i:09d}",
+                    f"INV{i - 1 if planted and not i // every % 2 else i:09d}",
                     f"O{rng.randrange(1, 400_000):07d}",
                     f"A{rng.randrange(1, 50_000):06d}",
                     day.isoformat(),
@@ -85,12 +93,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--broken", type=int, default=0, help="plant this many broken and as many repeated records")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="salesdw-bench-") as tmp:
         tmp_path = Path(tmp)
         feed = tmp_path / "invoices.csv"
         started = time.perf_counter()
-        write_feed(feed, args.rows)
+        write_feed(feed, args.rows, broken=args.broken)
         print(
             f"feed: {args.rows:,} rows, {feed.stat().st_size / 1e6:.0f} MB,"
             f" written in {time.perf_counter() - started:.1f} s"
@@ -124,7 +133,9 @@ def main() -> int:
     )
     print(f"throughput ratio      : {ratio:.2f}  (target >= 0.50)")
     print(f"loader peak memory    : {max(peaks):.0f} MB  (target < 300 MB)")
-    return 0 if int(read) == int(loaded) == args.rows else 1
+    return (
+        0 if (int(read), int(loaded), int(rejected)) == (args.rows, args.rows - 2 * args.broken, 2 * args.broken) else 1
+    )
 
 
 if __name__ == "__main__":
