@@ -9,9 +9,10 @@ from airflow.sdk import Asset, dag, task, task_group
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
-from cosmos.operators.local import DbtSourceLocalOperator
+from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
+from salesdw.manifest import cross_model_tests
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID, warehouse_asset_uri
 from salesdw.publish.publications import BUILD_SCHEMA, MARTS
@@ -31,7 +32,8 @@ Every night, for the day that just ended (the run's data interval):
    `dbt source freshness` on every raw table's `_loaded_at` (results in `audit.dq_results`, suite
    `dbt.source_freshness`): past `warn_after` a warning, past `error_after` the run stops here too;
 4. **dbt build** staging → intermediate → marts into schema `marts_build` (one task per model, its
-   tests inside it);
+   tests inside it; the tests over two or more models, relationships and reconciliations, in one
+   task once every model is built);
 5. **validate_marts**: Great Expectations over `marts_build` (results in `audit.dq_results` and
    the Data Docs);
 6. **publish**: swap every audited mart into schema `marts`, the one BI reads, in one transaction,
@@ -174,6 +176,7 @@ def sales_nightly():
         install_deps=False,
         emit_datasets=False,
         callback=freshness_gate,
+        vars={"run_date": FEED_DAY},  # as dbt_build's tasks have, so they reuse dbt's partial parse
     )
 
     dbt_build = DbtTaskGroup(
@@ -187,15 +190,26 @@ def sales_nightly():
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.DBT_RUNNER,
-            # a test over two models (relationships) runs once both exist, as its own task
+            # a model's task runs the tests of that model alone; tests over two models: see below
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=True,
-        ),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
         operator_args={"vars": {"run_date": FEED_DAY}, "install_deps": False},
+    )
+    # The tests over two or more models (relationships, reconciliations) run in one dbt invocation
+    # once every model is built: as a task each, their start-up would cost more than their queries.
+    built = list(dbt_build.get_leaves())
+    built >> DbtTestLocalOperator(
+        task_id="cross_model_tests",
+        task_group=dbt_build,
+        doc_md="dbt tests over two or more models (relationships, reconciliations), after every model is built.",
+        select=" ".join(cross_model_tests()),
+        project_dir=paths.DBT_PROJECT_DIR,
+        profile_config=DBT_PROFILE,
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        install_deps=False,
+        emit_datasets=False,
+        vars={"run_date": FEED_DAY},
     )
 
     @task

@@ -69,7 +69,9 @@ def freshness_task(dbt_manifest):
 def _run(task, url, run_id, monkeypatch):
     """Execute the DAG's source_freshness task for DAY against `url`, as the worker would."""
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", airflow_conn_uri(url))
-    task.execute({"run_id": run_id, "data_interval_start": datetime(2026, 1, 1, tzinfo=UTC)})
+    context = {"run_id": run_id, "data_interval_start": datetime(2026, 1, 1, tzinfo=UTC)}
+    task.render_template_fields(context)  # the dbt vars: {{ data_interval_start | ds }}
+    task.execute(context)
 
 
 def _results(url, run_id) -> dict:

@@ -6,7 +6,6 @@ table): `critical` fails the run before publish; `warning` is recorded but does 
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from great_expectations.expectations.expectation import FailureSeverity
 
 from salesdw import config, paths
 from salesdw.config import Entity
+from salesdw.manifest import nodes
 from salesdw.publish.publications import MARTS
 
 CRITICAL, WARNING = "critical", "warning"
@@ -49,11 +49,7 @@ def published_keys(manifest: Path = paths.DBT_MANIFEST) -> dict[str, list[str]]:
     the models say. A published fact or dimension that declares no key is an error: none goes out
     with its key unchecked. (The reporting marts have suites of their own below.)
     """
-    models = {
-        node["name"]: node
-        for node in json.loads(manifest.read_text())["nodes"].values()
-        if node["resource_type"] == "model"
-    }
+    models = nodes("model", manifest)
     keys = {}
     for table in (t for t in MARTS if t.startswith(("fct_", "dim_"))):
         node = models[table]
