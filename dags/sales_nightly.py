@@ -100,7 +100,7 @@ def sales_nightly():
 
         from airflow.sdk import get_current_context
         from salesdw import config
-        from salesdw.load.batch import load_file
+        from salesdw.load.batch import load_file, refresh_statistics
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
         from salesdw.warehouse import connect
 
@@ -109,8 +109,10 @@ def sales_nightly():
         day = date.fromisoformat(feed_day)
         with connect(warehouse_url_from_airflow()) as conn:
             results = [load_file(conn, entity, Path(extracted["path"]), day)]
+            refresh_statistics(conn, entity)
             if extracted.get("deleted_path"):
                 results.append(load_file(conn, entity.deletions(), Path(extracted["deleted_path"]), day))
+                refresh_statistics(conn, entity.deletions())
         return [asdict(r) | {"batch_date": r.batch_date.isoformat()} for r in results]
 
     loaded = []

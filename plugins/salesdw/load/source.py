@@ -7,7 +7,7 @@ from pathlib import Path
 
 from salesdw import config
 from salesdw.extract.landing import feed_files
-from salesdw.load.batch import BatchResult, load_file
+from salesdw.load.batch import BatchResult, load_file, refresh_statistics
 from salesdw.warehouse import connect
 
 
@@ -16,4 +16,7 @@ def load_source(source: str, day: date, *, url: str | None = None, landing: Path
     files = feed_files(source, day, landing)
     entities = {e.name: e for e in config.entities_of(source)}
     with connect(url) as conn:
-        return [load_file(conn, entities[name], path, day) for name, path in files.items()]
+        results = [load_file(conn, entities[name], path, day) for name, path in files.items()]
+        for name in files:
+            refresh_statistics(conn, entities[name])
+        return results

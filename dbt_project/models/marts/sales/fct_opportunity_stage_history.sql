@@ -1,12 +1,9 @@
 -- One row per stage entry of an opportunity: when it entered the stage, when it left it (the
 -- next entry), the stage it went to, and the days it spent there.
-{#- pre_hook: the staging view's row estimate is poor, and a nested loop over it re-reads it per
-    changed opportunity (90 s instead of 0.5 s on three years of history) -#}
 {{
     config(
         materialized='incremental',
         unique_key='history_id',
-        pre_hook="set local enable_nestloop = off",
         post_hook="{{ delete_keys_gone_from(ref('stg_crm__opportunity_stage_history'), 'history_id', 'is_deleted is not true') }}",
     )
 }}
