@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, dag, task, task_group
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.airflow.graph import is_detached_test
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
-from salesdw.manifest import cross_model_tests
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID, warehouse_asset_uri
 from salesdw.publish.publications import BUILD_SCHEMA, MARTS
@@ -200,12 +200,18 @@ def sales_nightly():
     )
     # The tests over two or more models (relationships, reconciliations) run in one dbt invocation
     # once every model is built: as a task each, their start-up would cost more than their queries.
+    # Which tests those are is cosmos's own rule, over the graph it already read from the manifest.
+    cross_model_tests = sorted(
+        node.resource_name.split(".")[0]
+        for node in dbt_build.dbt_graph.filtered_nodes.values()
+        if is_detached_test(node)
+    )
     built = list(dbt_build.get_leaves())
     built >> DbtTestLocalOperator(
         task_id="cross_model_tests",
         task_group=dbt_build,
         doc_md="dbt tests over two or more models (relationships, reconciliations), after every model is built.",
-        select=" ".join(cross_model_tests()),
+        select=" ".join(cross_model_tests),
         project_dir=paths.DBT_PROJECT_DIR,
         profile_config=DBT_PROFILE,
         invocation_mode=InvocationMode.DBT_RUNNER,
