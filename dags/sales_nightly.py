@@ -14,7 +14,7 @@ from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
 from salesdw.orchestrate.alerts import on_failure
-from salesdw.orchestrate.connections import WAREHOUSE_CONN_ID, warehouse_asset_uri
+from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, warehouse_asset_uri
 from salesdw.publish.publications import BUILD_SCHEMA, MARTS
 
 DOC = """
@@ -36,14 +36,16 @@ Every night, for the day that just ended (the run's data interval):
    task once every model is built);
 5. **validate_marts**: Great Expectations over `marts_build` (results in `audit.dq_results` and
    the Data Docs);
-6. **publish**: swap every audited mart into schema `marts`, the one BI reads, in one transaction,
-   and record it in `audit.publications`. A failed check leaves `marts` as it was.
+6. **publish**: point every view of schema `marts`, the one BI reads, at a new versioned copy of
+   its audited mart, in one transaction, and record it in `audit.publications`. A failed check
+   leaves `marts` as it was.
 
 A failed task logs one message naming the check, the table, what was observed and how to see the
 rows, and sends it to the `salesdw_alerts` connection (webhook or SMTP) when there is one.
 
 Rerunning a date replaces that date's batches and rebuilds the same marts.
-The warehouse is the Airflow connection `warehouse`.
+Each task reaches the warehouse as the login it needs: connection `warehouse_loader` (extract, load,
+check_references, validate_feeds) or `warehouse_transformer` (dbt, validate_marts, publish).
 """
 
 # The data interval is the day before the run: the 00:00 UTC run of D+1 processes day D.
@@ -56,7 +58,7 @@ DBT_PROFILE = ProfileConfig(
     profile_name="salesdw",
     target_name="airflow",
     profile_mapping=PostgresUserPasswordProfileMapping(
-        conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging", "threads": 2}
+        conn_id=TRANSFORMER_CONN_ID, profile_args={"schema": "staging", "threads": 2}
     ),
 )
 
@@ -82,38 +84,32 @@ def sales_nightly():
     def extract(source: str, entity: str, data_interval_start=None, data_interval_end=None) -> dict:
         """Land one entity's feed for the interval: from its API or from the ERP's drop folder."""
         from airflow.sdk import get_current_context
-        from salesdw.extract.run import extract_for_interval
+        from salesdw.orchestrate import tasks
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.orchestrate.gates import refusal_fails_at_once
 
         get_current_context()["entity"] = entity  # names the mapped task instance in the UI
-        return extract_for_interval(
-            source, entity, data_interval_start, data_interval_end, warehouse_url=warehouse_url_from_airflow()
-        )
+        with refusal_fails_at_once():  # a refused file or a missing connection: retrying cannot help
+            return tasks.extract(
+                source, entity, data_interval_start, data_interval_end, url=warehouse_url_from_airflow(LOADER_CONN_ID)
+            )
 
     @task(map_index_template="{{ entity }}")
     def load(source: str, extracted: dict, feed_day: str) -> list[dict]:
         """COPY the landed file (and an API's deleted-records listing) into raw as the entity's batch
-        for the day, replacing a previous one."""
-        from dataclasses import asdict
+        for the day, replacing a previous one; an identical re-sent file changes nothing."""
         from datetime import date
-        from pathlib import Path
 
         from airflow.sdk import get_current_context
-        from salesdw import config
-        from salesdw.load.batch import load_file, refresh_statistics
+        from salesdw.orchestrate import tasks
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
-        from salesdw.warehouse import connect
+        from salesdw.orchestrate.gates import refusal_fails_at_once
 
         get_current_context()["entity"] = extracted["entity"]
-        entity = config.entity(source, extracted["entity"])
-        day = date.fromisoformat(feed_day)
-        with connect(warehouse_url_from_airflow()) as conn:
-            results = [load_file(conn, entity, Path(extracted["path"]), day)]
-            refresh_statistics(conn, entity)
-            if extracted.get("deleted_path"):
-                results.append(load_file(conn, entity.deletions(), Path(extracted["deleted_path"]), day))
-                refresh_statistics(conn, entity.deletions())
-        return [asdict(r) | {"batch_date": r.batch_date.isoformat()} for r in results]
+        with refusal_fails_at_once():
+            return tasks.load(
+                source, extracted, date.fromisoformat(feed_day), url=warehouse_url_from_airflow(LOADER_CONN_ID)
+            )
 
     loaded = []
     for source in config.sources():
@@ -138,7 +134,7 @@ def sales_nightly():
         from salesdw.load.references import check_references as run_checks
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
 
-        return run_checks(warehouse_url_from_airflow(), date.fromisoformat(feed_day))
+        return run_checks(warehouse_url_from_airflow(LOADER_CONN_ID), date.fromisoformat(feed_day))
 
     @task
     def validate_feeds(feed_day: str, run_id: str | None = None) -> dict:
@@ -151,7 +147,9 @@ def sales_nightly():
         from salesdw.quality.feeds import validate_feeds as run_checkpoint
 
         with gate_stops_the_run():
-            return run_checkpoint(warehouse_url_from_airflow(), date.fromisoformat(feed_day), run_id=run_id)
+            return run_checkpoint(
+                warehouse_url_from_airflow(LOADER_CONN_ID), date.fromisoformat(feed_day), run_id=run_id
+            )
 
     def freshness_gate(project_dir: str, context=None, **_) -> None:
         """cosmos callback after `dbt source freshness`: record each source table's freshness; a table
@@ -167,7 +165,7 @@ def sales_nightly():
             return  # dbt failed before measuring anything: cosmos raises its error next (and retries)
         day = context["data_interval_start"].date().isoformat()
         with gate_stops_the_run():  # a feed stopped arriving
-            record_freshness(warehouse_url_from_airflow(), day, target, run_id=context["run_id"])
+            record_freshness(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), day, target, run_id=context["run_id"])
 
     source_freshness = DbtSourceLocalOperator(
         task_id="source_freshness",
@@ -228,7 +226,9 @@ def sales_nightly():
         from salesdw.quality.marts import validate_marts as run_checkpoint
 
         with gate_stops_the_run():  # the marts stay in marts_build: BI keeps the last publication
-            return run_checkpoint(warehouse_url_from_airflow(), feed_day, run_id=run_id, schema=BUILD_SCHEMA)
+            return run_checkpoint(
+                warehouse_url_from_airflow(TRANSFORMER_CONN_ID), feed_day, run_id=run_id, schema=BUILD_SCHEMA
+            )
 
     @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
     def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:
@@ -236,7 +236,7 @@ def sales_nightly():
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
         from salesdw.publish.publications import publish as record
 
-        return record(warehouse_url_from_airflow(), feed_day, run_id=run_id, validation=validation)
+        return record(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), feed_day, run_id=run_id, validation=validation)
 
     validation = validate_marts(FEED_DAY)
     loaded >> check_references(FEED_DAY) >> [validate_feeds(FEED_DAY), source_freshness] >> dbt_build >> validation

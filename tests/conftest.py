@@ -19,6 +19,11 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
 os.environ["AIRFLOW__COSMOS__CACHE_DIR"] = str(SESSION_DIR / "state" / "cosmos")
 os.environ.pop("WAREHOUSE_URL", None)
+# A server's logins are the cluster's, and tests set them up from several secrets dirs (each test
+# server's own, STATE_DIR/roles under WAREHOUSE_URL): one password per login for the whole session
+# keeps every set-up and every role URL agreeing (warehouse/roles.py reads these first).
+for _login in ("loader", "transformer", "bi", "airflow"):
+    os.environ.setdefault(f"SALESDW_{_login.upper()}_PASSWORD", f"test-{_login}-{uuid.uuid4().hex}")
 
 from salesdw.warehouse.embedded import EmbeddedPostgres, free_port  # noqa: E402
 

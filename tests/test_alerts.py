@@ -3,6 +3,7 @@
 import json
 import logging
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
@@ -17,7 +18,9 @@ GATE_ERROR = QualityGateError(
 )
 CONTEXT = {
     "task_instance": SimpleNamespace(dag_id="sales_nightly", task_id="validate_feeds", map_index=-1, log_url=None),
-    "ds": "2026-01-05",
+    # the nightly run dated 2026-01-06 processes the data of 2026-01-05: the alert names that day
+    "ds": "2026-01-06",
+    "data_interval_start": datetime(2026, 1, 5, tzinfo=UTC),
     "run_id": "scheduled__2026-01-06T00:00:00+00:00",
     "exception": GATE_ERROR,
 }
@@ -51,7 +54,7 @@ def test_a_failure_is_logged_and_posted_to_the_webhook(webhook, monkeypatch, cap
     path, body = received[0]
     assert path == "/hooks/salesdw"
     text = body["text"]
-    assert text.startswith("salesdw: sales_nightly failed for 2026-01-05 at task validate_feeds")
+    assert text.startswith("salesdw: sales_nightly failed for the data of 2026-01-05 at task validate_feeds")
     assert "raw.finance__payments: finance.payments.amount >= 0" in text and "select * from raw._rejected" in text
     assert text in caplog.text  # the same message in the task log
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 import yaml
+from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, airflow_conn_variable
+from salesdw.warehouse.roles import LOGINS, password_variable
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -39,6 +41,9 @@ REQUIRED_SECRETS = [
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
     "AIRFLOW_ADMIN_PASSWORD",
+    "SALESDW_LOADER_PASSWORD",
+    "SALESDW_TRANSFORMER_PASSWORD",
+    "SALESDW_BI_PASSWORD",
 ]
 CORE_SERVICES = {
     "postgres",
@@ -273,10 +278,15 @@ def test_env_example_values_reach_the_services(resolved: dict, example_env: dict
     init_env = resolved["services"]["airflow-init"]["environment"]
     assert init_env["_AIRFLOW_WWW_USER_PASSWORD"] == example_env["AIRFLOW_ADMIN_PASSWORD"]
 
-    # The warehouse connection points at the warehouse service with its credentials.
+    # The warehouse connections point at the warehouse service, one per pipeline login; airflow-init
+    # alone gets the owner's credentials, for `salesdw db init`.
     user, db = warehouse_env["POSTGRES_USER"], warehouse_env["POSTGRES_DB"]
-    expected = f"postgres://{user}:{example_env['WAREHOUSE_PASSWORD']}@warehouse:5432/{db}"
-    assert worker_env["AIRFLOW_CONN_WAREHOUSE"] == expected
+    for login in ("loader", "transformer"):
+        expected = f"postgres://{LOGINS[login]}:{example_env[f'SALESDW_{login.upper()}_PASSWORD']}@warehouse:5432/{db}"
+        assert worker_env[f"AIRFLOW_CONN_WAREHOUSE_{login.upper()}"] == expected
+    assert init_env["WAREHOUSE_URL"] == f"postgresql://{user}:{example_env['WAREHOUSE_PASSWORD']}@warehouse:5432/{db}"
+    for login in LOGINS:
+        assert init_env[f"SALESDW_{login.upper()}_PASSWORD"] == example_env[f"SALESDW_{login.upper()}_PASSWORD"]
     # Airflow's metadata DB and Celery results go to `postgres`, never to the warehouse.
     sql_conn = worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert f":{example_env['AIRFLOW_DB_PASSWORD']}@postgres/" in sql_conn
@@ -408,6 +418,29 @@ def test_databases_are_separate_with_healthchecks(resolved: dict) -> None:
     assert not services["redis"].get("ports"), "the Celery broker should not be published"
 
 
+def test_only_airflow_init_holds_the_warehouse_owners_password(resolved: dict, example_env: dict[str, str]) -> None:
+    """Least privilege: the services that run tasks get the pipeline's two logins, nothing more."""
+    owner, bi = example_env["WAREHOUSE_PASSWORD"], example_env["SALESDW_BI_PASSWORD"]
+    connections = {airflow_conn_variable(LOADER_CONN_ID), airflow_conn_variable(TRANSFORMER_CONN_ID)}
+    for name in sorted(AIRFLOW_SERVICES - {"airflow-init"}):
+        env = resolved["services"][name]["environment"]
+        assert connections <= set(env), f"{name} lacks the pipeline's connections"
+        assert "AIRFLOW_CONN_WAREHOUSE" not in env and "WAREHOUSE_URL" not in env, name
+        leaked = [key for key, value in env.items() if owner in str(value) or bi in str(value)]
+        assert not leaked, f"{name} gets the warehouse owner's or the BI password in {leaked}"
+        assert not {password_variable(login) for login in LOGINS} & set(env), name
+
+
+def test_airflow_init_sets_up_the_warehouse_roles(resolved: dict) -> None:
+    init = resolved["services"]["airflow-init"]
+    assert init["depends_on"]["warehouse"]["condition"] == "service_healthy"
+    script = "\n".join(init["command"])
+    assert 'bash -c "salesdw db init"' in script  # the image's entrypoint would run `airflow salesdw`
+    assert script.index("set -e") < script.index("salesdw db init")
+    for variable in ("WAREHOUSE_URL", "AIRFLOW_CONN_WAREHOUSE_LOADER", "AIRFLOW_CONN_WAREHOUSE_TRANSFORMER"):
+        assert variable in script.split("; do")[0], f"airflow-init does not refuse a placeholder {variable}"
+
+
 def test_published_ports_bind_to_loopback(resolved: dict) -> None:
     published = {}
     for name, service in resolved["services"].items():
@@ -527,7 +560,7 @@ def test_secret_check_catches_hard_coded_secrets(raw_compose: dict[str, Any]) ->
     broken["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] = "${AIRFLOW_DB_PASSWORD:-airflow}"
     worker_env = broken["services"]["airflow-worker"]["environment"]
     worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "postgresql+psycopg2://airflow:airflow@postgres/airflow"
-    worker_env["AIRFLOW_CONN_WAREHOUSE"] = "postgresql://${WAREHOUSE_USER:-salesdw}:s3cret@warehouse:5432/x"
+    worker_env["AIRFLOW_CONN_WAREHOUSE_LOADER"] = "postgresql://salesdw_loader:s3cret@warehouse:5432/x"
     broken["services"]["airflow-init"]["command"] = ["-c", "airflow users create --password admin"]
 
     problems = "\n".join(_secret_problems(broken, "  POSTGRES_PASSWORD: airflow\n"))

@@ -257,26 +257,88 @@ def test_summary_reports_the_marts(nightly):
     assert "n/a" not in out.split("load batches")[0]  # every headline has a value
 
 
+def _fct_invoices(url):
+    with psycopg.connect(url) as conn:
+        return {i for (i,) in conn.execute("select invoice_id from marts.fct_invoices")}
+
+
+def test_a_corrected_delivery_replaces_the_day_and_the_marts_follow(nightly, tmp_path):
+    """The ERP sends a partial export for a day, the night publishes it, then the full one is re-sent."""
+    url, _, env = nightly
+    day2 = paths.LANDING_DIR / "finance" / "2026-01-02" / "invoices.csv"
+    full = tmp_path / "invoices_20260102_full.csv"
+    full.write_bytes(day2.read_bytes())
+    with full.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    published = _fct_invoices(url)
+    assert rows and {r["invoice_id"] for r in rows} <= published
+    partial = tmp_path / "invoices_20260102_partial.csv"
+    partial.write_text(",".join(rows[0]) + "\n", encoding="utf-8")  # the export cut off after its header
+
+    def land(path):
+        out = _salesdw(["land", "finance", "invoices", "--date", "2026-01-02", "--file", str(path), "--json"], env)
+        return json.loads(out)
+
+    cut = land(partial)
+    assert (cut["status"], cut["rows_read"], cut["delivery"]) == ("loaded", 0, 2)
+    _salesdw(["run", "--date", "2026-01-02"], env)
+    assert _fct_invoices(url) == published - {r["invoice_id"] for r in rows if r["invoice_id"] not in _day1_invoices()}
+    again = land(full)  # the full export again: it differs from what is loaded now, so it replaces it
+    assert (again["status"], again["rows_loaded"], again["delivery"]) == ("loaded", len(rows), 3)
+    assert again["note"] == "delivery 3 for 2026-01-02, replacing delivery 2"
+    assert land(full)["status"] == "unchanged"  # the same bytes once more: nothing to do
+    _salesdw(["run", "--date", "2026-01-02"], env)
+    assert _fct_invoices(url) == published
+    with psycopg.connect(url) as conn:
+        log = conn.execute(
+            "select delivery, outcome from audit.extracted_files where entity = 'invoices'"
+            " and batch_date = '2026-01-02' order by 1"
+        ).fetchall()
+    assert log == [(1, "superseded"), (2, "superseded"), (3, "loaded"), (4, "unchanged")]
+
+
+def _day1_invoices():
+    with (paths.LANDING_DIR / "finance" / "2026-01-01" / "invoices.csv").open(newline="") as f:
+        return {r["invoice_id"] for r in csv.DictReader(f)}
+
+
+def test_one_more_day_generated_extends_the_world_and_publishes(nightly):
+    """`salesdw generate` for the next day, with the same world, then `salesdw run` for it."""
+    url, _, env = nightly
+    generate(start=date(2026, 1, 3), days=1, scale=0.05, seed=11, locale="zh_CN")  # the fixture's world, one day on
+    out = _salesdw(["run", "--date", "2026-01-03"], env)
+    assert "sales_nightly 2026-01-03: ok" in out
+    with psycopg.connect(url) as conn:
+        published = conn.execute("select data_interval::text from audit.publications order by 1").fetchall()
+        batches = conn.execute(
+            "select count(*) from audit.load_batches where batch_date = '2026-01-03' and status = 'loaded'"
+        ).fetchone()[0]
+    assert ("2026-01-03",) in published
+    api_entities = [e for e in config.entities() if e.delivery == "api"]
+    assert batches == len(config.entities()) + len(api_entities)
+
+
 def test_a_broken_day_stops_at_the_gate_and_leaves_marts_untouched(nightly):
-    """Last in this module: it lands a third, broken day (`generate --break`) in the warehouse."""
+    """Last in this module: it lands a fourth, broken day (`generate --break`) in the warehouse."""
     url, _, env = nightly
     with psycopg.connect(url) as conn:
         before = _marts_snapshot(conn, whole=True)
         published = conn.execute("select count(*) from audit.publications").fetchone()[0]
-    generate(start=START, days=DAYS + 1, scale=0.05, seed=11, locale="zh_CN", break_kind="negative_payment")
-    proc = _salesdw(["run", "--date", "2026-01-03"], env, ok=False)
+    generate(start=date(2026, 1, 4), days=1, scale=0.05, seed=11, locale="zh_CN", break_kind="negative_payment")
+    proc = _salesdw(["run", "--date", "2026-01-04"], env, ok=False)
     assert proc.returncode != 0, proc.stdout[-4000:]
-    assert "sales_nightly 2026-01-03: FAILED" in proc.stdout
-    assert "raw.finance__payments__20260103" in proc.stdout  # the gate's message names the batch
+    assert "sales_nightly 2026-01-04: FAILED" in proc.stdout
+    assert "raw.finance__payments__20260104" in proc.stdout  # the gate's message names the batch
+    assert "rejected_share" in proc.stdout and "threshold" in proc.stdout  # and says by how much
     with psycopg.connect(url) as conn:
         after = _marts_snapshot(conn, whole=True)  # byte for byte, _loaded_at included
         failed = conn.execute(
-            "select suite from audit.dq_results where data_interval = '2026-01-03'"
+            "select suite from audit.dq_results where data_interval = '2026-01-04'"
             " and severity = 'critical' and not success"
         ).fetchall()
         republished = conn.execute("select count(*) from audit.publications").fetchone()[0]
         mart_results = conn.execute(
-            "select count(*) from audit.dq_results where data_interval = '2026-01-03' and suite like 'marts.%'"
+            "select count(*) from audit.dq_results where data_interval = '2026-01-04' and suite like 'marts.%'"
         ).fetchone()[0]
     assert after == before
     assert ("raw.finance__payments",) in failed

@@ -11,9 +11,10 @@ from salesdw import config, paths
 from salesdw.generate import generate
 from salesdw.load.references import check_references
 from salesdw.load.source import load_source
-from salesdw.orchestrate.connections import airflow_conn_uri
+from salesdw.orchestrate.connections import TRANSFORMER_CONN_ID, airflow_conn_uri, airflow_conn_variable
 from salesdw.publish.summary import FRESHNESS
 from salesdw.quality.freshness import SUITE
+from salesdw.warehouse import roles
 
 DAY = date(2026, 1, 1)
 # sources.yml entities whose dbt source has no error_after (rows arrive monthly / half-yearly) or no
@@ -60,6 +61,13 @@ def landed(warehouse, dbt_manifest, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def as_transformer(landed, warehouse):
+    """The landed database's URL for the login the DAG's dbt tasks run as."""
+    roles.set_up(landed, secrets_dir=warehouse.state_dir)
+    return roles.role_url("transformer", landed, secrets_dir=warehouse.state_dir)
+
+
+@pytest.fixture(scope="module")
 def freshness_task(dbt_manifest):
     from airflow.dag_processing.dagbag import DagBag
 
@@ -67,8 +75,8 @@ def freshness_task(dbt_manifest):
 
 
 def _run(task, url, run_id, monkeypatch):
-    """Execute the DAG's source_freshness task for DAY against `url`, as the worker would."""
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", airflow_conn_uri(url))
+    """Execute the DAG's source_freshness task for DAY against `url` (the transformer's), as the worker would."""
+    monkeypatch.setenv(airflow_conn_variable(TRANSFORMER_CONN_ID), airflow_conn_uri(url))
     context = {"run_id": run_id, "data_interval_start": datetime(2026, 1, 1, tzinfo=UTC)}
     task.render_template_fields(context)  # the dbt vars: {{ data_interval_start | ds }}
     task.execute(context)
@@ -89,8 +97,8 @@ def _newest_load(url, table) -> datetime:
         return conn.execute(f"select max(_loaded_at) from raw.{table}").fetchone()[0]
 
 
-def test_feeds_just_loaded_are_fresh(landed, freshness_task, monkeypatch):
-    _run(freshness_task, landed, "fresh", monkeypatch)
+def test_feeds_just_loaded_are_fresh(landed, as_transformer, freshness_task, monkeypatch):
+    _run(freshness_task, as_transformer, "fresh", monkeypatch)
     results = _results(landed, "fresh")
     assert set(results) == DAILY | set(WARN_ONLY)  # one row per source table with a freshness rule
     for name, (table, day, severity, success, expected, observed) in results.items():
@@ -110,7 +118,7 @@ def test_feeds_just_loaded_are_fresh(landed, freshness_task, monkeypatch):
     assert "error_after" not in results["crm.targets"][4]
 
 
-def test_a_stale_feed_stops_the_run_and_an_ageing_one_warns(landed, freshness_task, monkeypatch):
+def test_a_stale_feed_stops_the_run_and_an_ageing_one_warns(landed, as_transformer, freshness_task, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
     with psycopg.connect(landed) as conn:
@@ -118,7 +126,7 @@ def test_a_stale_feed_stops_the_run_and_an_ageing_one_warns(landed, freshness_ta
         conn.execute("update raw.finance__fx_rates set _loaded_at = now() - interval '4 days'")
         conn.execute("update raw.crm__targets set _loaded_at = now() - interval '40 days'")
     with pytest.raises(AirflowFailException) as err:
-        _run(freshness_task, landed, "stale", monkeypatch)
+        _run(freshness_task, as_transformer, "stale", monkeypatch)
     message = str(err.value)
     assert message.startswith("1 source table(s) older than their error_after at the source freshness gate")
     assert "crm.opportunities (raw.crm__opportunities): newest row loaded at" in message

@@ -7,26 +7,30 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from openpyxl import load_workbook
 from salesdw import config
 from salesdw.generate import generate
+from salesdw.generate.anchor import WorldError
 
 START = date(2026, 1, 1)
 DAYS_1_2 = ("2026-01-01", "2026-01-02")
 
 
+def _content(path) -> bytes:
+    """A file's bytes; a workbook's cells (XLSX zips carry write times)."""
+    if path.suffix != ".xlsx":
+        return path.read_bytes()
+    return repr(list(load_workbook(path, read_only=True).worksheets[0].iter_rows(values_only=True))).encode()
+
+
 def _digest(folder):
-    """Content digest of a folder; workbooks by their cells (XLSX zips carry write times)."""
+    """Content digest of a folder (see _content)."""
     h = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             h.update(str(path.relative_to(folder)).encode())
-            if path.suffix == ".xlsx":
-                h.update(
-                    repr(list(load_workbook(path, read_only=True).worksheets[0].iter_rows(values_only=True))).encode()
-                )
-            else:
-                h.update(path.read_bytes())
+            h.update(_content(path))
     return h.hexdigest()
 
 
@@ -224,3 +228,108 @@ def test_a_rep_changes_team_as_a_new_version(tmp_path):
     assert len(second) == 1
     before = next(r for r in first if r["rep_id"] == second[0]["rep_id"])
     assert second[0]["team"] != before["team"] and second[0]["updated_at"] > before["updated_at"]
+
+
+# -- extending a data dir's world (world.json) -------------------------------------------------
+DAY_4 = START + timedelta(days=3)
+WORLD = dict(scale=0.02, seed=4, dirty=0.02)  # dirty: spoiled file rows too, drawn per entity and day
+
+
+def _day_files(root, day: date) -> dict[str, bytes]:
+    """A day's drop and landing files by path."""
+    paths = [*root.glob(f"drop/*/*_{day:%Y%m%d}.*"), *root.glob(f"landing/*/{day.isoformat()}/*")]
+    return {str(path.relative_to(root)): _content(path) for path in paths}
+
+
+def _json(path):
+    return json.loads(path.read_text())
+
+
+def test_an_extension_keeps_the_days_delivered_and_is_the_longer_world(tmp_path):
+    ext = tmp_path / "ext"
+    _gen(ext, days=3, **WORLD)
+    files = [p for p in [*ext.glob("drop/**/*"), *ext.glob("landing/**/*")] if p.is_file()]
+    delivered = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    generate(start=DAY_4, days=1, data_dir=ext, landing_files=True, **WORLD)
+    _gen(tmp_path / "three", days=3, **WORLD)
+    _gen(tmp_path / "four", days=4, **WORLD)
+
+    # days 1-3 are not rewritten: the very files delivered, byte for byte (workbooks too)
+    assert delivered and all((p.read_bytes(), p.stat().st_mtime_ns) == v for p, v in delivered.items())
+    for offset in range(3):
+        day = START + timedelta(days=offset)
+        assert _day_files(ext, day) == _day_files(tmp_path / "three", day) == _day_files(tmp_path / "four", day)
+    assert _day_files(ext, DAY_4) == _day_files(tmp_path / "four", DAY_4) and _day_files(ext, DAY_4)
+    assert _digest(ext / "sources") == _digest(tmp_path / "four" / "sources")
+    # the per-(entity, day) streams were exercised: file rows were spoiled on the days compared
+    planted = _json(ext / "planted.json")
+    assert sum(kinds.get("malformed", 0) + kinds.get("duplicate_key", 0) for kinds in planted.values()) > 0
+    # planted.json counts all four days: the 4-day world's counts, at least the 3-day one's
+    assert planted == _json(tmp_path / "four" / "planted.json")
+    three = _json(tmp_path / "three" / "planted.json")
+    assert all(planted[t][k] >= n for t, kinds in three.items() for k, n in kinds.items())
+    world = _json(ext / "world.json")
+    assert (world["origin"], world["last_day"], world["history_days"]) == ("2026-01-01", "2026-01-04", 365)
+
+
+def test_the_users_next_day_command_extends_the_world(tmp_path, capsys):
+    """`salesdw generate --start 2026-01-04 --days 1 --history-days 1100` after `make demo`'s 3 days."""
+    world = dict(scale=0.02, seed=9, history_days=1100)
+    _gen(tmp_path / "ext", days=3, **world)
+    capsys.readouterr()
+    generate(start=DAY_4, days=1, data_dir=tmp_path / "ext", landing_files=True, **world)
+    note = capsys.readouterr().out
+    # history from 2026-01-01 - 1100 days, not from 2026-01-04 - 1100 days
+    assert "extending the world from 2026-01-01" in note and "history from 2022-12-28 (not 2022-12-31" in note
+    _gen(tmp_path / "four", days=4, **world)
+    assert _day_files(tmp_path / "ext", DAY_4) == _day_files(tmp_path / "four", DAY_4)
+    assert _json(tmp_path / "ext" / "world.json")["history_days"] == 1100
+
+
+def test_another_seed_is_a_new_world(tmp_path, capsys):
+    _gen(tmp_path / "a", days=3, scale=0.02, seed=4)
+    capsys.readouterr()
+    generate(start=DAY_4, days=1, scale=0.02, seed=5, data_dir=tmp_path / "a", landing_files=True)
+    assert "seed 5 (the world's: 4): a new world from 2026-01-04 replaces it" in capsys.readouterr().out
+    generate(start=DAY_4, days=1, scale=0.02, seed=5, data_dir=tmp_path / "b", landing_files=True)
+    # the new world's first day carries its whole history, as any first generation does
+    assert _day_files(tmp_path / "a", DAY_4) == _day_files(tmp_path / "b", DAY_4)
+    world = _json(tmp_path / "a" / "world.json")
+    assert (world["origin"], world["last_day"], world["seed"]) == ("2026-01-04", "2026-01-04", 5)
+
+
+def test_an_extension_past_the_simulated_year_is_refused(tmp_path):
+    _gen(tmp_path, days=3, scale=0.02, seed=4)
+    before = (tmp_path / "world.json").read_text()
+    with pytest.raises(WorldError, match="simulated through 2026-12-31; 2027-01-01 is past it"):
+        generate(start=date(2026, 12, 31), days=2, scale=0.02, seed=4, data_dir=tmp_path)
+    assert (tmp_path / "world.json").read_text() == before
+
+
+def _opportunity_owners(root, day: date) -> set[str]:
+    """Owners in the CRM state's opportunity versions that became visible on `day`."""
+    events = [json.loads(line) for line in (root / "sources" / "crm" / "opportunities.jsonl").open()]
+    return {e["record"]["owner_rep_id"] for e in events if e["op"] == "upsert" and e["visible_at"][:10] == str(day)}
+
+
+@pytest.mark.parametrize("kind", ["duplicate_keys", "unknown_rep"])
+def test_a_break_on_an_extension_breaks_the_new_day_and_stays_there(kind, tmp_path):
+    _gen(tmp_path, days=3, scale=0.05, seed=4)
+    generate(start=DAY_4, days=1, scale=0.05, seed=4, data_dir=tmp_path, landing_files=True, break_kind=kind)
+    landing = tmp_path / "landing"
+    if kind == "duplicate_keys":
+        for day, duplicated in [("2026-01-03", False), ("2026-01-04", True)]:
+            with (landing / "finance" / day / "invoices.csv").open(newline="") as f:
+                ids = [row["invoice_id"] for row in csv.DictReader(f)]
+            assert ids and (len(set(ids)) < len(ids)) == duplicated, day
+    else:
+        assert "R99999" not in _opportunity_owners(tmp_path, START + timedelta(days=2))
+        assert _opportunity_owners(tmp_path, DAY_4) == {"R99999"}
+    assert _json(tmp_path / "planted.json")["break"]["day"] == "2026-01-04"
+    # one more day, no break: day 4 keeps its break, in the API state too, and planted.json says so
+    generate(start=DAY_4 + timedelta(days=1), days=1, scale=0.05, seed=4, data_dir=tmp_path, landing_files=True)
+    assert _json(tmp_path / "planted.json")["break"]["day"] == "2026-01-04"
+    assert _json(tmp_path / "world.json")["breaks"] == [{"kind": kind, "day": "2026-01-04"}]
+    if kind == "unknown_rep":
+        assert _opportunity_owners(tmp_path, DAY_4) == {"R99999"}
+        assert "R99999" not in _opportunity_owners(tmp_path, DAY_4 + timedelta(days=1))

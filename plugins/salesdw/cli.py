@@ -32,12 +32,27 @@ def _url(auto_start: bool = True) -> str:
 
 
 def cmd_db(args) -> int:
-    from salesdw.warehouse.connection import embedded
+    from urllib.parse import urlsplit
 
-    if os.environ.get("WAREHOUSE_URL") and args.action != "url":
+    from salesdw.warehouse.connection import embedded
+    from salesdw.warehouse.roles import LOGINS, PII_ROLE, role_url, set_up
+
+    external = os.environ.get("WAREHOUSE_URL")
+    if args.action == "url":
+        print(role_url(args.role, _url(auto_start=False)))
+        return 0
+    if args.action == "init" and external:
+        set_up(external)
+        where = urlsplit(external)  # no password printed
+        roles = ", ".join([*LOGINS.values(), PII_ROLE])
+        print(f"roles set up on {where.hostname}:{where.port or 5432}{where.path}: {roles}")
+        return 0
+    if external:
         print("WAREHOUSE_URL is set: salesdw uses that server and manages no embedded one.")
         return 0
     server = embedded()
+    if args.action == "init":  # the embedded server sets its roles up whenever it starts
+        args.action = "start"
     if args.action == "start":
         started = server.start()
         print(f"warehouse {'started' if started else 'already running'} on 127.0.0.1:{server.port} ({server.data_dir})")
@@ -99,19 +114,106 @@ def cmd_run(args) -> int:
     return 0 if run_dates(_url(), days) else 1
 
 
+def cmd_land(args) -> int:
+    from contextlib import nullcontext, redirect_stdout
+
+    from salesdw import config
+    from salesdw.orchestrate.runner import simulated_sources
+    from salesdw.orchestrate.tasks import land
+    from salesdw.warehouse.roles import role_url, set_up
+
+    try:
+        entity = config.entity(args.source, args.entity)
+    except KeyError:
+        names = ", ".join(f"{e.source} {e.name}" for e in config.entities())
+        print(
+            f"salesdw land: no entity {args.source} {args.entity} in sources.yml; expected one of: {names}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.file and not args.file.is_file():
+        print(f"salesdw land: --file {args.file}: no such file", file=sys.stderr)
+        return 2
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    try:
+        admin = _url()
+        set_up(admin)  # idempotent and quick, as before a run: the loader login must exist
+        url = role_url("loader", admin)
+        api = simulated_sources(os.environ, say) if entity.delivery == "api" and not args.file else nullcontext()
+        # with --json, stdout holds the one object: what libraries print goes to stderr
+        quiet = redirect_stdout(sys.stderr) if args.json else nullcontext()
+        with api, quiet:
+            report = land(args.source, args.entity, args.date, url=url, delivered=args.file, gate=not args.no_gate)
+    except Exception as exc:  # not the delivery's fault (warehouse down, a missing connection): one sentence
+        message = _operator_error(exc)
+        if message is None:
+            raise
+        report = {"source": args.source, "entity": args.entity, "date": args.date.isoformat(), "status": "error"}
+        report |= {"error": message}
+    if args.json:
+        print(json.dumps(report, default=str, ensure_ascii=False))
+    else:
+        print(_land_text(report))
+    return 0 if report["status"] in ("loaded", "unchanged") else 1
+
+
+def _land_text(report: dict) -> str:
+    head = f"{report['source']}.{report['entity']} {report['date']}"
+    if report["status"] in ("refused", "error"):
+        tail = "; the day keeps the batch it had" if report["status"] == "refused" else ""
+        return f"{head}: {report['status'].upper()}: {report['error']}{tail}"
+    lines = [f"{head}: {report['status']} ({report.get('note') or report.get('file')})"]
+    lines.append(f"  delivered: {report.get('file')}")
+    lines.append(
+        f"  rows read {report['rows_read']:,} = loaded {report['rows_loaded']:,} + rejected {report['rows_rejected']:,}"
+        + (f"; {report['blank_lines']:,} blank line(s) skipped" if report.get("blank_lines") else "")
+    )
+    if report["rejected_by_reason"]:
+        reasons = ", ".join(f"{rule} {n:,}" for rule, n in report["rejected_by_reason"].items())
+        lines.append(
+            f"  rejected by rule: {reasons} (select * from raw._rejected where _batch_id = '{report['batch_id']}')"
+        )
+    lines.append(f"  quarantined until their parent arrives: {report['quarantined']:,}")
+    gate = report.get("gate")
+    if gate:
+        detail = gate.get("message") or "; ".join(gate.get("warnings") or []) or "no warnings"
+        lines.append(f"  feeds gate: {gate['status']}: {detail}")
+    return "\n".join(lines)
+
+
+def _operator_error(exc: Exception) -> str | None:
+    """The sentence for a failure that is the set-up's, not the code's; None for anything else."""
+    import psycopg
+
+    from salesdw.extract.run import MissingConnectionError
+    from salesdw.orchestrate.preflight import RunInProgressError, WarehouseUnreachableError, unreachable
+    from salesdw.warehouse import WarehouseError
+
+    if isinstance(exc, psycopg.OperationalError):
+        from salesdw.warehouse.connection import embedded
+
+        url = os.environ.get("WAREHOUSE_URL") or f"postgresql://127.0.0.1:{embedded().port}/salesdw"
+        return str(unreachable(url, exc))
+    if isinstance(
+        exc, (WarehouseError, WarehouseUnreachableError, RunInProgressError, MissingConnectionError, FileNotFoundError)
+    ):
+        return str(exc)
+    return None
+
+
 def cmd_summary(args) -> int:
     from salesdw.publish.summary import render, summary
+    from salesdw.warehouse.roles import role_url
 
-    url = _url()
-    hint = 'psql "$(salesdw db url)"' if not os.environ.get("WAREHOUSE_URL") else 'psql "$WAREHOUSE_URL"'
-    print(render(summary(url), hint))
+    print(render(summary(role_url("transformer", _url())), 'psql "$(salesdw db url --role bi)"'))
     return 0
 
 
 def cmd_dbt(args) -> int:
     from salesdw.orchestrate.runner import dbt
+    from salesdw.warehouse.roles import role_url
 
-    return dbt(args.dbt_args, _url()).returncode
+    return dbt(args.dbt_args, role_url("transformer", _url())).returncode
 
 
 def cmd_airflow(args) -> int:
@@ -126,19 +228,53 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="salesdw", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    db = sub.add_parser("db", help="the embedded warehouse (PostgreSQL)")
-    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db = sub.add_parser(
+        "db",
+        help="the embedded warehouse (PostgreSQL); `init` sets up the roles on WAREHOUSE_URL's server",
+        description=(
+            "start|stop|status: the embedded warehouse (it sets up its roles whenever it starts). init: with"
+            " WAREHOUSE_URL (the owner's URL of an external server) create or correct the roles, schemas and"
+            " privileges there; else start the embedded warehouse. url: a libpq URL for one role."
+        ),
+    )
+    db.add_argument("action", choices=["start", "stop", "status", "url", "init"])
+    db.add_argument(
+        "--role",
+        choices=["bi", "loader", "transformer", "admin"],
+        default="bi",
+        help=(
+            "whose URL `url` prints (default %(default)s: reads the published marts and nothing else, what a BI"
+            " tool or a person should get; loader and transformer are the pipeline's logins; admin owns the server)"
+        ),
+    )
     db.set_defaults(func=cmd_db)
 
-    gen = sub.add_parser("generate", help="write deterministic sample feeds for the three sources")
-    gen.add_argument("--start", type=_date, default=DEMO_START, help="first feed day (default %(default)s)")
+    gen = sub.add_parser(
+        "generate",
+        help="write deterministic sample feeds for the three sources",
+        description=(
+            "Simulate the CRM, finance and after-sales sources and write their feeds. The data dir records "
+            "its world in world.json: a later generate there with the same --scale, --seed, --locale and "
+            "--dirty and a --start after the world's first day extends that world (its history start is kept, "
+            "--history-days is ignored) and writes only the days from --start on, so days already loaded keep "
+            "matching their sources. An extension must end within the year after the world's first day (its whole "
+            "years, if the first generation wrote more than 365 days): a longer simulation is another world, so "
+            "generate refuses. Any other --start or parameters start a new world."
+        ),
+    )
+    gen.add_argument(
+        "--start",
+        type=_date,
+        default=DEMO_START,
+        help="first day to write (default %(default)s); after the data dir's world's first day: an extension",
+    )
     gen.add_argument("--days", type=int, default=3, help="number of daily feeds (default %(default)s)")
     gen.add_argument("--scale", type=float, default=0.2, help="1 = ~50 reps, 5,000 accounts (default %(default)s)")
     gen.add_argument(
         "--history-days",
         type=int,
-        default=365,
-        help="history before --start, delivered in the first day's feed (default %(default)s)",
+        default=None,
+        help="history before --start, delivered in the first day's feed (default 365; an extension keeps its world's)",
     )
     gen.add_argument("--locale", choices=["en_US", "zh_CN"], default="en_US")
     gen.add_argument("--seed", type=int, default=42)
@@ -152,7 +288,7 @@ def parser() -> argparse.ArgumentParser:
         "--break",
         dest="break_kind",
         choices=sorted(BREAKS),
-        help="plant a critical violation in the last day's feeds, to watch `salesdw run` stop at the gate",
+        help="plant a critical violation in the last day's feeds (of an extension too), to watch `salesdw run` stop",
     )
     gen.add_argument(
         "--data-dir",
@@ -174,6 +310,26 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_date)
     run.set_defaults(func=cmd_run)
 
+    land = sub.add_parser(
+        "land",
+        help="extract, load, check references and the feeds gate for one entity and day, outside Airflow",
+        description=(
+            "Land one entity's feed for one day with the same code as the nightly DAG's tasks: extract (its API,"
+            " or its drop folder), load into raw, quarantine orphans, run the feeds gate on the batch. --file"
+            " delivers that file for the day as if it had arrived in the drop folder (a corrected export"
+            " replaces the day's batch; an identical one changes nothing). Prints the batch's reconciliation."
+            " Exit 0 when the batch was loaded (with or without rejects) or was already loaded, 1 when the file"
+            " was refused or the run could not start."
+        ),
+    )
+    land.add_argument("source", help="a source of sources.yml, e.g. finance")
+    land.add_argument("entity", help="one of its entities, e.g. invoices")
+    land.add_argument("--date", type=_date, required=True, help="the feed day, YYYY-MM-DD")
+    land.add_argument("--file", type=Path, help="a file to deliver for the day (CSV, XLSX or an .empty marker)")
+    land.add_argument("--json", action="store_true", help="print one JSON object (status, rows_read, ..., error)")
+    land.add_argument("--no-gate", action="store_true", help="skip the feeds gate (Great Expectations)")
+    land.set_defaults(func=cmd_land)
+
     sub.add_parser("summary", help="print what the marts hold").set_defaults(func=cmd_summary)
 
     dbt = sub.add_parser("dbt", help="run dbt against the warehouse, e.g. `salesdw dbt build`")
@@ -191,12 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:  # one clear line for the operator; the traceback is only noise here
-        from salesdw.warehouse import WarehouseError
-
-        if isinstance(exc, (WarehouseError, FileNotFoundError, RuntimeError)):
-            print(f"salesdw {args.command}: {exc}", file=sys.stderr)
-            return 1
-        raise
+        message = _operator_error(exc)
+        if message is None and isinstance(exc, RuntimeError):
+            message = str(exc)
+        if message is None:
+            raise
+        print(f"salesdw {args.command}: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,3 +12,18 @@ def nodes(resource_type: str, manifest: Path = paths.DBT_MANIFEST) -> dict[str, 
     """The project's nodes of one type (model, test, ...) by name."""
     found = json.loads(manifest.read_text())["nodes"].values()
     return {node["name"]: node for node in found if node["resource_type"] == resource_type}
+
+
+def pii_columns(models, manifest: Path = paths.DBT_MANIFEST) -> dict[str, list[str]]:
+    """Each model's person-data columns: those its YAML marks `meta: {pii: true}` (dbt keeps a column's
+    meta both at the top and under its config)."""
+    found = nodes("model", manifest)
+    return {
+        model: [
+            name
+            for name, column in found[model]["columns"].items()
+            if {**(column.get("config") or {}).get("meta", {}), **(column.get("meta") or {})}.get("pii")
+        ]
+        for model in models
+        if model in found
+    }

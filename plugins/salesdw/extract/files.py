@@ -1,57 +1,45 @@
 """File-drop extractor: an ERP's daily exports picked up from a drop folder.
 
-ERPs (Kingdee, Yonyou, SAP) write `<entity>_<YYYYMMDD>.csv` or `.xlsx` into a shared folder, CSVs
-often in GBK. For a batch day the extractor finds the entity's export, detects the encoding (UTF-8,
-else GB18030, the superset of GBK), streams it into the landing folder as UTF-8 CSV (XLSX sheets
-row by row), registers the file by content hash in audit.extracted_files and moves it to the
-archive. The same file delivered again is skipped unless forced; a rerun of a day whose export
-was already extracted reuses the landed file.
+ERPs (Kingdee, Yonyou, SAP) write `<entity>_<YYYYMMDD>.csv` or `.xlsx` into a shared folder (CSVs
+often in GBK), or `<entity>_<YYYYMMDD>.empty` for a day without records. For a batch day the
+extractor takes the entity's export as a new delivery (extract/deliveries.py): archives it under
+its own name, compares it with the delivery loaded for that day (byte-identical: nothing to do),
+and lands it for the loader as UTF-8 CSV (extract/transcode.py) under a name of its own. The load
+step then settles it: loaded, the landed copy becomes the day's `<entity>.csv` (what a rerun of the
+day with nothing new delivered loads again), or refused, and the day keeps the batch it had.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from salesdw import paths
 from salesdw.config import Entity
+from salesdw.extract import deliveries
 from salesdw.extract.landing import MissingFeedError
+from salesdw.extract.transcode import EMPTY_MARKER, DropFolderError, to_csv
 
-SUFFIXES = (".csv", ".xlsx")
+__all__ = ["DropFolderError", "FileExtractResult", "extract_files", "settle_load"]
+
+SUFFIXES = (".csv", ".xlsx", EMPTY_MARKER)
 CHUNK = 1 << 20
-
-DDL = """
-create schema if not exists audit;
-create table if not exists audit.extracted_files (
-    source       text        not null,
-    entity       text        not null,
-    batch_date   date        not null,
-    file_name    text        not null,
-    sha256       text        not null,
-    bytes        bigint      not null,
-    encoding     text        not null,
-    archived_to  text        not null,
-    extracted_at timestamptz not null default now(),
-    primary key (source, entity, sha256)
-);
-"""
-
-
-class DropFolderError(ValueError):
-    """The drop folder holds something the extractor must not guess about."""
 
 
 @dataclass
 class FileExtractResult:
     entity: str
-    path: str  # the landed UTF-8 CSV
-    status: str  # extracted | reused | duplicate
-    source_files: list[str]
+    path: str  # what the load step loads: the landed delivery, or the day's current landed file
+    status: str  # extracted | unchanged | reused
+    source_files: list[str]  # the archived copies
     encoding: str | None = None
+    delivery: int | None = None  # its number among the entity's deliveries for the day
+    origin: str | None = None  # the delivered file, as messages name it
+    sha256: str | None = None
+    note: str = ""
 
 
 def _sha256(path: Path) -> str:
@@ -62,73 +50,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _transcode_csv(src: Path, dst: Path) -> str:
-    """Stream `src` into `dst` as UTF-8; returns the encoding it was read with."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            with src.open(encoding=encoding, newline="") as inp, dst.open("w", encoding="utf-8", newline="") as out:
-                while chunk := inp.read(CHUNK):
-                    out.write(chunk)
-            return "utf-8" if encoding == "utf-8-sig" else "gb18030"
-        except UnicodeDecodeError:
-            continue
-    raise DropFolderError(f"{src}: neither UTF-8 nor GBK/GB18030 text; expected a CSV export")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _xlsx_to_csv(src: Path, dst: Path) -> str:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(src, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several kinds for a broken file
-        raise DropFolderError(f"{src}: not a readable XLSX workbook ({exc})") from exc
-    try:
-        sheet = book.worksheets[0]
-        with dst.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            for row in sheet.iter_rows(values_only=True):
-                if row and any(v is not None for v in row):
-                    writer.writerow([_cell(v) for v in row])
-    finally:
-        book.close()
-    return "xlsx"
-
-
-def _has_records(src: Path) -> bool:
-    """Whether an export holds anything below its header row."""
-    if src.suffix.lower() == ".xlsx":
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(src, read_only=True)
-        except Exception:  # noqa: BLE001 - unreadable: the conversion below reports it, naming the file
-            return True
-        try:
-            rows = book.active.iter_rows(min_row=2, max_row=2, values_only=True)
-            return any(value is not None for row in rows for value in row)
-        finally:
-            book.close()
-    with src.open("rb") as handle:
-        handle.readline()  # the header
-        return any(line.strip() for line in handle)
-
-
 def drop_files(entity: Entity, day: date, drop_dir: Path) -> list[Path]:
     folder = drop_dir / entity.source
     stem = f"{entity.name}_{day:%Y%m%d}"
     return sorted(p for p in folder.glob(f"{stem}.*") if p.suffix.lower() in SUFFIXES and p.is_file())
+
+
+def day_file(entity: Entity, day: date, landing: Path | None = None) -> Path:
+    """The day's current landed file: the last delivery that loaded."""
+    return (landing or paths.LANDING_DIR) / entity.source / day.isoformat() / f"{entity.name}.csv"
 
 
 def extract_files(
@@ -140,64 +70,120 @@ def extract_files(
     landing: Path | None = None,
     archive_dir: Path | None = None,
     force: bool = False,
+    delivered: Path | None = None,
 ) -> FileExtractResult:
+    """Take the day's export from the drop folder (or `delivered`, a file given by hand, which is
+    copied, not moved) as a new delivery; `force` loads it even when identical to the loaded one."""
     import psycopg
 
     drop_dir = drop_dir or paths.DROP_DIR
-    landing = landing or paths.LANDING_DIR
     archive_dir = archive_dir or paths.ARCHIVE_DIR
-    target = landing / entity.source / day.isoformat() / f"{entity.name}.csv"
-    found = drop_files(entity, day, drop_dir)
+    target = day_file(entity, day, landing)
+    found = [delivered] if delivered else drop_files(entity, day, drop_dir)
     if len(found) > 1:
         raise DropFolderError(
             f"{entity.source}.{entity.name}: {len(found)} exports for {day} in {drop_dir / entity.source}: "
             + ", ".join(p.name for p in found)
             + "; expected one (remove the wrong one and rerun)"
         )
-    if not found:
-        if target.is_file():
-            return FileExtractResult(entity.name, str(target), "reused", [])
-        raise MissingFeedError(
-            f"source {entity.source!r}: no export for {entity.name} on {day} in {drop_dir / entity.source} "
-            f"(expected {entity.name}_{day:%Y%m%d}.csv or .xlsx) and nothing landed for that day yet"
-        )
-    src = found[0]
-    sha = _sha256(src)
-    archived = archive_dir / entity.source / day.isoformat() / src.name
-    with psycopg.connect(warehouse_url) as conn:
-        conn.execute(DDL)
-        # an export without records (a day with no changes) is the same bytes every such day: not a redelivery
-        seen = (
-            _has_records(src)
-            and conn.execute(
-                "select batch_date, file_name from audit.extracted_files"
-                " where source = %s and entity = %s and sha256 = %s",
-                [entity.source, entity.name, sha],
-            ).fetchone()
-        )
-        if seen and not force:
-            if not target.is_file():
-                raise DropFolderError(
-                    f"{entity.source}.{entity.name}: {src} is byte-identical to {seen[1]}, already extracted for "
-                    f"{seen[0]}; not loading the same file twice (pass force to load it as {day})"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        deliveries.ensure_tables(conn)
+        with conn.transaction():
+            deliveries.lock_day(conn, entity, day)
+            if not found:
+                return _nothing_new(conn, entity, day, target, drop_dir)
+            src = found[0]
+            if not src.is_file():
+                raise MissingFeedError(f"{entity.source}.{entity.name}: {src}: no such file to deliver for {day}")
+            number = deliveries.next_number(conn, entity, day)
+            sha, size = _sha256(src), src.stat().st_size
+            archived = archive_dir / entity.source / day.isoformat() / f"{number}-{src.name}"
+            archived.parent.mkdir(parents=True, exist_ok=True)
+            # archived first, so whatever is decided next, the delivered bytes are kept
+            if delivered:
+                shutil.copy2(src, archived)  # the operator's own file stays where it is
+            else:
+                shutil.move(src, archived)
+            facts = {
+                "file_name": src.name,
+                "delivered_from": str(src),
+                "sha256": sha,
+                "size": size,
+                "archived_to": str(archived),
+            }
+            loaded = deliveries.latest(conn, entity, day, "loaded")
+            if loaded and loaded.sha256 == sha and target.is_file() and not force:
+                deliveries.record(conn, entity, day, number, outcome="unchanged", **facts)
+                note = f"identical to delivery {loaded.number}, which is loaded for {day}: nothing to do"
+                return FileExtractResult(
+                    entity.name, str(target), "unchanged", [str(archived)], None, number, str(src), sha, note
                 )
-            # delivered again: archive the copy, keep what was landed from the first delivery
-            duplicate = archived.with_name(f"{src.stem}.duplicate-{sha[:8]}{src.suffix}")
-            duplicate.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(src, duplicate)
-            return FileExtractResult(entity.name, str(target), "duplicate", [str(duplicate)])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_suffix(".csv.part")
-        encoding = _xlsx_to_csv(src, part) if src.suffix.lower() == ".xlsx" else _transcode_csv(src, part)
-        part.replace(target)
-        archived.parent.mkdir(parents=True, exist_ok=True)
-        size = src.stat().st_size
-        shutil.move(src, archived)
-        conn.execute(
-            "insert into audit.extracted_files"
-            " (source, entity, batch_date, file_name, sha256, bytes, encoding, archived_to)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (source, entity, sha256) do update set"
-            " batch_date = excluded.batch_date, archived_to = excluded.archived_to, extracted_at = now()",
-            [entity.source, entity.name, day, src.name, sha, size, encoding, str(archived)],
+            incoming = target.with_name(f"{entity.name}.delivery{number}.csv")
+            incoming.parent.mkdir(parents=True, exist_ok=True)
+            part = incoming.with_suffix(".csv.part")
+            try:
+                encoding = to_csv(entity, archived, part)
+            except DropFolderError as exc:
+                part.unlink(missing_ok=True)
+                refused = str(exc).replace(str(archived), str(src))  # name the file as delivered
+                deliveries.record(conn, entity, day, number, outcome="refused", error=refused, **facts)
+            else:
+                refused = None
+                part.replace(incoming)
+                deliveries.record(conn, entity, day, number, outcome="extracted", encoding=encoding, **facts)
+            replaces = f", replacing delivery {loaded.number}" if loaded else ""
+    if refused:  # raised once its refusal is recorded
+        raise DropFolderError(refused)
+    return FileExtractResult(
+        entity.name,
+        str(incoming),
+        "extracted",
+        [str(archived)],
+        encoding,
+        number,
+        str(src),
+        sha,
+        f"delivery {number} for {day}{replaces}",
+    )
+
+
+def _nothing_new(conn, entity: Entity, day: date, target: Path, drop_dir: Path) -> FileExtractResult:
+    """No file in the drop folder: a delivery whose load did not finish, else the day's landed file (a rerun)."""
+    pending = deliveries.latest(conn, entity, day, "extracted")
+    if pending:
+        incoming = target.with_name(f"{entity.name}.delivery{pending.number}.csv")
+        if incoming.is_file():
+            return FileExtractResult(
+                entity.name,
+                str(incoming),
+                "extracted",
+                [pending.archived_to],
+                None,
+                pending.number,
+                pending.archived_to,
+                pending.sha256,
+                f"delivery {pending.number} for {day}, not loaded yet",
+            )
+    if target.is_file():
+        return FileExtractResult(entity.name, str(target), "reused", [], note=f"nothing new delivered for {day}")
+    raise MissingFeedError(
+        f"source {entity.source!r}: no export for {entity.name} on {day} in {drop_dir / entity.source} "
+        f"(expected {entity.name}_{day:%Y%m%d}.csv, .xlsx or {EMPTY_MARKER}) and nothing landed for that day yet"
+    )
+
+
+def settle_load(
+    conn, entity: Entity, day: date, extracted: dict, *, batch_id: str | None = None, error: str | None = None
+) -> None:
+    """After the load of an extracted delivery: record its outcome; a loaded one becomes the day's file."""
+    if extracted.get("status") != "extracted" or not extracted.get("delivery"):
+        return
+    incoming = Path(extracted["path"])
+    with conn.transaction():
+        deliveries.settle(
+            conn, entity, day, extracted["delivery"], "refused" if error else "loaded", batch_id=batch_id, error=error
         )
-    return FileExtractResult(entity.name, str(target), "extracted", [str(archived)], encoding)
+    if error:
+        incoming.unlink(missing_ok=True)  # archived as delivered; a rerun of the day keeps the last good file
+    elif incoming.is_file():
+        incoming.replace(incoming.with_name(f"{entity.name}.csv"))

@@ -2,7 +2,8 @@
 
 - `api`: the HTTP API extractor, with base URL and token from the source's Airflow connection;
 - `files`: the drop-folder extractor; the drop folder is the connection's `extra.path` when the
-  connection exists, else the project's data/drop.
+  connection exists, else the project's data/drop. `delivered` hands it a file directly, as if it
+  had arrived in the drop folder (`salesdw land --file`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,25 @@ from datetime import datetime
 from pathlib import Path
 
 from salesdw import config, paths
+
+
+class MissingConnectionError(RuntimeError):
+    """A source's Airflow connection is not defined."""
+
+
+def _connection(conn_id: str, entity: config.Entity):
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise MissingConnectionError(
+            f"{entity.source}.{entity.name}: no Airflow connection {conn_id!r}"
+            f" (sources.yml {entity.source}.connection_id):"
+            f" define it, e.g. AIRFLOW_CONN_{conn_id.upper()}='https://:API_TOKEN@host' in the environment or"
+            f" `salesdw airflow connections add {conn_id} --conn-uri ...`"
+        ) from None
 
 
 def _drop_dir(conn_id: str) -> Path:
@@ -25,13 +45,25 @@ def _drop_dir(conn_id: str) -> Path:
 
 
 def extract_for_interval(
-    source: str, name: str, interval_start: datetime, interval_end: datetime, *, warehouse_url: str
+    source: str,
+    name: str,
+    interval_start: datetime,
+    interval_end: datetime,
+    *,
+    warehouse_url: str,
+    delivered: Path | None = None,
 ) -> dict:
     """Land the entity's feed for the interval; returns {entity, path, ...} for the load step."""
     entity = config.entity(source, name)
     if entity.delivery == "api":
+        if delivered:
+            raise ValueError(
+                f"{source}.{name} arrives by API ({entity.connection_id}); a file can be delivered only for an entity"
+                " that arrives as files"
+            )
         from salesdw.extract.api import api_connection, extract_entity
 
+        _connection(entity.connection_id, entity)  # one clear sentence when it is missing
         base_url, token = api_connection(entity.connection_id)
         result = extract_entity(
             entity,
@@ -46,6 +78,10 @@ def extract_for_interval(
     from salesdw.extract.files import extract_files
 
     result = extract_files(
-        entity, interval_start.date(), warehouse_url=warehouse_url, drop_dir=_drop_dir(entity.connection_id)
+        entity,
+        interval_start.date(),
+        warehouse_url=warehouse_url,
+        drop_dir=_drop_dir(entity.connection_id),
+        delivered=delivered,
     )
     return {"source": source, **result.__dict__}

@@ -46,10 +46,15 @@ def break_versions(kind: str, versions_of: list[list], day: date, start: date) -
 def break_rows(kind: str, rows: list[dict], earlier: list[dict]) -> tuple[list[dict], int]:
     """duplicate_keys / negative_payment: spoil one day's file export rows; returns (rows, how many).
 
-    A day without records of the entity gets some re-delivered from `earlier` days, as a
-    correction export would send them, so the break shows on any day.
+    A day with few records of the entity gets some re-delivered from `earlier` days, as a
+    correction export would send them, so the break shows on any day, and spoils more rows than the
+    feeds gate lets through as a trickle (sources.yml `min_rejected_rows`).
     """
-    rows = rows or [dict(row) for row in earlier[-RE_DELIVERED:]]
+    if len(rows) < RE_DELIVERED:
+        first = next(iter(rows[0])) if rows else None  # the export's key column comes first
+        keys = {row[first] for row in rows} if first else set()
+        again = [dict(row) for row in earlier if not first or row[first] not in keys]
+        rows = rows + again[len(again) - (RE_DELIVERED - len(rows)) :] if again else rows
     if kind == "duplicate_keys":
         return [r for row in rows for r in (row, dict(row))], len(rows)
     if kind == "negative_payment":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from datetime import date
 
 from salesdw.config import Entity
 
@@ -30,6 +31,9 @@ class Planter:
         if not 0 <= rate < 1:
             raise ValueError(f"--dirty must be a share between 0 and 1, got {rate}")
         self.rate = rate
+        self.seed = seed
+        # spoil_fields walks the whole simulated world, which does not depend on the days delivered,
+        # so one stream serves it; file rows get a stream per entity and day (spoil_file_rows)
         self.rng = random.Random(seed)
         self.planted: dict[str, Counter] = defaultdict(Counter)
 
@@ -64,13 +68,18 @@ class Planter:
         spoiled[PLANTED_KEY] = kind
         return spoiled
 
-    def spoil_file_rows(self, entity: Entity, rows: list[dict]) -> list[dict]:
-        """Rows of one file export: also malformed lines and duplicate keys."""
+    def spoil_file_rows(self, entity: Entity, rows: list[dict], day: date) -> list[dict]:
+        """Rows of one day's file export: also malformed lines and duplicate keys.
+
+        Each (entity, day) draws from a stream of its own: a day's export comes out the same
+        however many days are generated, so an extension leaves the days delivered as they were.
+        """
+        rng = random.Random(f"{self.seed}/{entity.name}/{day.isoformat()}")
         out = []
         for row in rows:
             out.append(row)
-            if self.rate and self.rng.random() < self.rate:
-                if self.rng.random() < 0.5:
+            if self.rate and rng.random() < self.rate:
+                if rng.random() < 0.5:
                     out.append(
                         {
                             "__raw__": ",".join(str(row.get(c) or "") for c in entity.columns[:3]),

@@ -3,7 +3,8 @@
 `<landing>/<source>/<YYYY-MM-DD>/<entity>.<jsonl|csv>`: the CRM and service-desk feeds are the
 records their REST APIs return (one JSON object a line), finance is an ERP's CSV export. The first
 day's feed is the initial full extract (everything changed up to that day); each later day holds
-what changed that day. A file is written for every entity and day, empty or not.
+what changed that day. A file is written for every entity and day, empty or not. A later generate
+into the same data dir extends the world there and writes only its new days (generate/anchor.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from salesdw import config, paths
-from salesdw.generate import breaks
+from salesdw.generate import anchor, breaks
 from salesdw.generate.dirty import Planter
 from salesdw.generate.world import Simulation, Version
 
@@ -139,7 +140,7 @@ def generate(
     start: date,
     days: int,
     scale: float = 1.0,
-    history_days: int = 365,
+    history_days: int | None = None,
     locale: str = "en_US",
     seed: int = 42,
     data_dir: Path | None = None,
@@ -147,7 +148,7 @@ def generate(
     dirty: float = 0.0,
     break_kind: str | None = None,
 ) -> dict[str, int]:
-    """Simulate the sources and write what each delivers; returns rows delivered per raw table.
+    """Simulate the sources and write what each delivers; returns rows written per raw table.
 
     - API sources (CRM, service desk): their state in `<data>/sources`, for `salesdw serve-sources`;
     - file sources (the ERP): one export per entity and day in `<data>/drop/<source>/`
@@ -156,13 +157,24 @@ def generate(
     - with `dirty`, that share of records spoiled, counted in `<data>/planted.json`;
     - with `break_kind`, the last day's feed of one entity broken (generate/breaks.py), noted in
       `<data>/planted.json` under "break".
+
+    The world is recorded in `<data>/world.json` (generate/anchor.py). A later call into the same
+    data dir with the same scale, seed, locale and dirty rate and a `start` after the world's first
+    day extends that world: the recorded origin and history start win (`history_days` is then only
+    compared), the source state runs through the new last day, only the days from `start` on are
+    written, and planted.json counts every day of the world (a break of a day not rewritten stays).
+    Anything else (no world.json, another draw, a `start` on or before the origin) is a new world.
     """
     data_dir = data_dir or paths.DATA_DIR
+    draw = anchor.draw_of(scale=scale, seed=seed, locale=locale, dirty=dirty, currencies=config.currencies())
+    plan = anchor.plan(data_dir, start=start, days=days, history_days=history_days, draw=draw)
+    for note in plan.notes:
+        print(note)
     world = Simulation(
         scale=scale,
-        start=start,
-        days=days,
-        history_days=history_days,
+        start=plan.origin,
+        days=plan.days,
+        history_days=plan.history_days,
         locale=locale,
         seed=seed,
         currencies=config.currencies(),
@@ -172,24 +184,40 @@ def generate(
         for versions in world.records.get(entity.name, []):
             versions[:] = [(ts, planter.spoil_fields(entity, fields)) for ts, fields in versions]
     last_day = start + timedelta(days=days - 1)
-    broken = 0
-    if break_kind:
-        _, name = breaks.BREAKS[break_kind]
-        broken = breaks.break_versions(break_kind, world.records.get(name, []), last_day, start)
+    new_break = [(break_kind, last_day)] if break_kind else []
+    # in day order, as they were planted: a break's re-delivered rows may come from an earlier one's
+    all_breaks = sorted(plan.kept_breaks + new_break, key=lambda b: b[1])
+    broken = {
+        (kind, day): breaks.break_versions(kind, world.records.get(breaks.BREAKS[kind][1], []), day, plan.origin)
+        for kind, day in all_breaks
+    }
+    feeds: dict[str, list[list[dict]]] = {}
+    for entity in config.entities():
+        buckets = _by_day(world.records.get(entity.name, []), plan.origin, plan.days)
+        if entity.delivery == "files":
+            buckets = [
+                planter.spoil_file_rows(entity, rows, plan.origin + timedelta(days=i)) for i, rows in enumerate(buckets)
+            ]
+            for kind, day in all_breaks:
+                if breaks.BREAKS[kind] == (entity.source, entity.name):
+                    i = (day - plan.origin).days
+                    earlier = [row for bucket in buckets[:i] for row in bucket if "__raw__" not in row]
+                    buckets[i], broken[(kind, day)] = breaks.break_rows(kind, buckets[i], earlier)
+        for rows in buckets:
+            planter.count(entity, rows)
+        feeds[entity.name] = buckets
+    # raises before anything is written
+    messages = {(kind, day): breaks.check(kind, day, n) for (kind, day), n in broken.items()}
+
     write_source_state(world, data_dir / "sources")
     encoding = "gbk" if locale == "zh_CN" else "utf-8"
+    written = range((start - plan.origin).days, (last_day - plan.origin).days + 1)
     counts: dict[str, int] = {}
     for entity in config.entities():
-        buckets = _by_day(world.records.get(entity.name, []), start, days)
-        if entity.delivery == "files":
-            buckets = [planter.spoil_file_rows(entity, rows) for rows in buckets]
-        if break_kind and breaks.BREAKS[break_kind] == (entity.source, entity.name) and entity.delivery == "files":
-            earlier = [row for bucket in buckets[:-1] for row in bucket if "__raw__" not in row]
-            buckets[-1], broken = breaks.break_rows(break_kind, buckets[-1], earlier)
-        counts[entity.raw_table] = sum(len(b) for b in buckets)
-        for offset, rows in enumerate(buckets):
-            planter.count(entity, rows)
-            day = start + timedelta(days=offset)
+        buckets = feeds[entity.name]
+        counts[entity.raw_table] = sum(len(buckets[offset]) for offset in written)
+        for offset in written:
+            rows, day = buckets[offset], plan.origin + timedelta(days=offset)
             if entity.delivery == "files":
                 excel = entity.name in EXCEL_ENTITIES
                 name = f"{entity.name}_{day:%Y%m%d}.{'xlsx' if excel else 'csv'}"
@@ -197,12 +225,14 @@ def generate(
             if landing_files:
                 _write_feed(data_dir / "landing" / entity.source / day.isoformat() / entity.file_name, entity, rows)
     planted: dict = {t: dict(c) for t, c in planter.planted.items()}
-    if break_kind:
+    if all_breaks:  # this generate's break, else the latest one still delivered
+        kind, day = (new_break or all_breaks)[-1]
         planted["break"] = {
-            "kind": break_kind,
-            "day": last_day.isoformat(),
-            "records": broken,
-            "message": breaks.check(break_kind, last_day, broken),
+            "kind": kind,
+            "day": day.isoformat(),
+            "records": broken[(kind, day)],
+            "message": messages[(kind, day)],
         }
     (data_dir / "planted.json").write_text(json.dumps(planted, indent=2))
+    anchor.save(data_dir, plan, draw, all_breaks)
     return counts

@@ -76,6 +76,15 @@ ACTIVITY_DELETE_SHARE = 0.01  # of activities deleted in the CRM later (logged t
 Version = tuple[datetime, dict | None]
 
 
+def simulated_days(days: int) -> int:
+    """Days simulated from the start for `days` delivered ones: whole years (365 days each).
+
+    Every draw depends on this span, so two runs are the same world only while it is the same:
+    up to 365 days delivered give one world, 366 to 730 another (generate/anchor.py relies on it).
+    """
+    return 365 * max(1, -(-days // 365))
+
+
 @dataclass
 class World:
     """Records per entity name; each record is its list of versions in time order."""
@@ -93,8 +102,7 @@ class World:
     @property
     def horizon_end(self) -> datetime:
         """The end of the simulated span: whole years past start, whatever `days` is."""
-        years = max(1, -(-self.days // 365))
-        return datetime.combine(self.start + timedelta(days=365 * years), time(), UTC)
+        return datetime.combine(self.start + timedelta(days=simulated_days(self.days)), time(), UTC)
 
     def add(self, entity: str, versions: list[Version]) -> None:
         # Changes may reach the API or export late. A creation only where nothing refers to the record

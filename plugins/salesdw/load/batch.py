@@ -29,9 +29,22 @@ import psycopg
 from psycopg import Connection, sql
 
 from salesdw.config import Entity
-from salesdw.load.checks import LOCATED, broken_typed, duplicate_reason, reject_reason
+from salesdw.load.checks import (
+    BLANK,
+    LOCATED,
+    PROOF_TYPES,
+    SEPARATOR,
+    broken_typed,
+    duplicate_reason,
+    iso_dates,
+    kind_of,
+    misshapen,
+    provable,
+    reject_reason,
+    text_of,
+)
 from salesdw.load.ddl import business_columns, ensure_base, ensure_raw_table
-from salesdw.load.readers import READERS, located
+from salesdw.load.readers import READERS, Blank, located, trimmed_header
 
 # What a bad CSV does to PostgreSQL's own parser; the record-by-record reader then says which lines.
 CSV_PARSE_ERRORS = (
@@ -63,6 +76,7 @@ class BatchResult:
     rows_read: int
     rows_loaded: int
     rows_rejected: int
+    blank_lines: int = 0  # empty lines (and rows of empty fields): not records, so not in rows_read
 
 
 @dataclass
@@ -72,6 +86,13 @@ class _Batch:
     day: date
     batch_id: str
     started: datetime
+    origin: str  # the file as delivered (its name in the drop folder), which messages and _origin name
+    blank_copied: int = 0  # rows of empty fields copied in, then set aside by the check
+    blank_skipped: int = 0  # empty lines never copied
+
+    @property
+    def blank(self) -> int:
+        return self.blank_copied + self.blank_skipped
 
     @property
     def building(self) -> sql.Composable:
@@ -87,9 +108,14 @@ def partition_name(entity: Entity, day: date) -> str:
     return f"{entity.raw_table}__{day:%Y%m%d}"
 
 
-def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) -> BatchResult:
-    """Load `path` into raw.<source>__<entity> as the batch for `batch_date`; commits on success."""
-    batch = _Batch(entity, path, batch_date, str(uuid.uuid4()), datetime.now(UTC))
+def load_file(
+    conn: Connection, entity: Entity, path: Path, batch_date: date, *, origin: str | None = None
+) -> BatchResult:
+    """Load `path` into raw.<source>__<entity> as the batch for `batch_date`; commits on success.
+
+    `origin` names the file as it was delivered when `path` is its landed copy (same lines).
+    """
+    batch = _Batch(entity, path, batch_date, str(uuid.uuid4()), datetime.now(UTC), origin or str(path))
     try:
         with conn.transaction():
             ensure_base(conn)
@@ -106,31 +132,38 @@ def load_file(conn: Connection, entity: Entity, path: Path, batch_date: date) ->
                 # The keys are indexed while the proof still runs. If none repeats, the order of the
                 # two rejections cannot matter (else a broken row could shadow a later good one).
                 unique = _index_key(conn, batch)
-                broken = 0 if proof.result() else _reject_broken(conn, batch)
+                shaped = _dates_shaped(conn, batch)  # the one rule a typed COPY cannot prove
+                broken = 0 if proof.result() and shaped else _reject_broken(conn, batch)
                 duplicates = 0 if unique else _reject_duplicates(conn, batch)
+            _write_iso_dates(conn, batch)
             _swap_in(conn, batch)
-            read, loaded = copied + unparsed, copied - broken - duplicates
+            # rows of empty fields the check set aside are blank lines, not records
+            read = copied + unparsed - batch.blank_copied
+            loaded = copied - broken - duplicates - batch.blank_copied
             rejected = unparsed + broken + duplicates
             conn.execute(
                 "insert into audit.load_batches (batch_id, source, entity, batch_date, origin, status, rows_read,"
-                " rows_loaded, rows_rejected, started_at, finished_at) values (%s, %s, %s, %s, %s, 'loaded',"
-                " %s, %s, %s, %s, now())",
+                " rows_loaded, rows_rejected, blank_lines, started_at, finished_at) values (%s, %s, %s, %s, %s,"
+                " 'loaded', %s, %s, %s, %s, %s, now())",
                 [
                     batch.batch_id,
                     entity.source,
                     entity.name,
                     batch_date,
-                    str(path),
+                    batch.origin,
                     read,
                     loaded,
                     rejected,
+                    batch.blank,
                     batch.started,
                 ],
             )
     except Exception as exc:
         _record_failure(conn, batch, exc)
         raise
-    return BatchResult(batch.batch_id, entity.source, entity.name, batch_date, str(path), read, loaded, rejected)
+    return BatchResult(
+        batch.batch_id, entity.source, entity.name, batch_date, batch.origin, read, loaded, rejected, batch.blank
+    )
 
 
 def refresh_statistics(conn: Connection, entity: Entity) -> None:
@@ -198,9 +231,11 @@ def _copy(conn: Connection, batch: _Batch) -> tuple[int, int, Future[bool] | Non
     target = sql.SQL(", ").join(map(sql.Identifier, (*entity.columns, "_origin", "_line")))
     with conn.cursor() as cur:
         with cur.copy(sql.SQL("copy {} ({}) from stdin (freeze)").format(batch.building, target)) as copy:
-            for origin, line, values, raw_text, reason in READERS[entity.format](entity, batch.path):
-                if values is None:
-                    rejects.append((located(origin, line), raw_text, reason))
+            for origin, line, values, raw_text, reason in READERS[entity.format](entity, batch.path, batch.origin):
+                if reason is Blank:
+                    batch.blank_skipped += 1
+                elif values is None:
+                    rejects.append((located(origin, line), raw_text, *reason))
                 else:
                     copy.write_row((*values, origin, line))
         copied = cur.rowcount
@@ -209,12 +244,55 @@ def _copy(conn: Connection, batch: _Batch) -> tuple[int, int, Future[bool] | Non
         with (
             conn.cursor() as cur,
             cur.copy(
-                "copy raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason) from stdin"
+                "copy raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, rule, reason) from stdin"
             ) as copy,
         ):
-            for origin, raw_text, reason in rejects:
-                copy.write_row((batch.batch_id, batch.day, entity.source, entity.name, origin, raw_text, reason))
+            for origin, raw_text, rule, reason in rejects:
+                copy.write_row((batch.batch_id, batch.day, entity.source, entity.name, origin, raw_text, rule, reason))
     return copied, len(rejects), None
+
+
+@dataclass
+class _Shape:
+    """What one pass of memchr-speed tests tells about a CSV's bytes below the header."""
+
+    quoted: bool  # a double quote somewhere: a field may span lines
+    nul: bool  # a NUL byte: PostgreSQL's parser refuses the file, the reader quarantines the record
+    padded: bool  # a value may start or end with a space or tab
+
+
+PAD = (b" ,", b", ", b" \n", b"\n ", b" \r", b"\t,", b",\t", b"\t\n", b"\n\t", b"\t\r")
+
+
+def _scan(handle: BinaryIO) -> _Shape:
+    """The shape of the rest of the file; keeps the position. Most files have no space or tab at
+    all, and then the two-byte padding patterns (slower to look for) are not searched."""
+    start = handle.tell()
+    quoted = nul = padded = False
+    tail = b"\n"  # as if a line just ended: a leading space pads the first value
+    try:
+        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            quoted = quoted or b'"' in block
+            nul = nul or b"\x00" in block
+            if not padded and (b" " in block or b"\t" in block):
+                joined = tail + block
+                padded = any(p in joined for p in PAD) or (quoted and (b'" ' in joined or b' "' in joined))
+            tail = block[-1:]
+        padded = padded or tail in (b" ", b"\t")
+        return _Shape(quoted, nul, padded)
+    finally:
+        handle.seek(start)
+
+
+def _header(handle: BinaryIO, entity: Entity) -> tuple[list[str] | None, int]:
+    """The header (trimmed when the source trims) and its line, past any blank lines before it."""
+    line_no = 0
+    for first in handle:
+        line_no += 1
+        if first.strip():
+            names = next(csv.reader([first.decode("utf-8-sig", errors="replace")]))
+            return (trimmed_header(names) if entity.trim else names), line_no
+    return None, line_no
 
 
 def _copy_csv_natively(conn: Connection, batch: _Batch) -> tuple[int, Future[bool] | None] | None:
@@ -222,23 +300,27 @@ def _copy_csv_natively(conn: Connection, batch: _Batch) -> tuple[int, Future[boo
 
     Returns the rows copied and the proof of a large file (see _prove_clean), or None when the
     record-by-record reader must take over: a header without the expected columns (the reader
-    reports it), or a structural error (a line with the wrong number of fields, bad quoting), which
-    rolls this attempt back so the reader can reject exactly the broken lines. Columns the file has
-    beyond the contract are dropped.
+    reports it), a NUL byte (the reader quarantines its record), or a structural error (a line with
+    the wrong number of fields, bad quoting, a blank line), which rolls this attempt back so the
+    reader can deal with exactly those lines. Columns the file has beyond the contract are dropped.
     """
     entity = batch.entity
     with batch.path.open("rb") as handle:
-        first = handle.readline()
-        header = next(csv.reader([first.decode("utf-8", errors="replace")])) if first.strip() else None
+        header, header_line = _header(handle, entity)
         missing = [c for c in entity.columns if c not in (header or [])]
         if header is not None and (missing or len(set(header)) != len(header)):
             return None
+        shape = _scan(handle)
+        if shape.nul:
+            return None
         extra = [c for c in header or [] if c not in entity.columns]
         proof = None
-        if header is not None and batch.path.stat().st_size >= PROVE_BYTES:
+        trim = entity.trim and shape.padded
+        # a padded value could hide a contract breach the proof would miss (a key of spaces): check instead
+        if header is not None and not trim and provable(entity) and batch.path.stat().st_size >= PROVE_BYTES:
             pool = ThreadPoolExecutor(1, thread_name_prefix="salesdw-proof")
             # the connection is read here: libpq connections are not to be shared between threads
-            proof = pool.submit(_prove_clean, (conn.info.dsn, conn.info.password), batch, header)
+            proof = pool.submit(_prove_clean, (conn.info.dsn, conn.info.password), batch, header, header_line)
             pool.shutdown(wait=False)
         try:
             with conn.transaction():  # FREEZE needs the table created in this same savepoint
@@ -246,7 +328,7 @@ def _copy_csv_natively(conn: Connection, batch: _Batch) -> tuple[int, Future[boo
                 if header is None:
                     copied = 0  # an empty export: no rows that day
                 else:
-                    copied = _stream(conn, batch, header, handle)
+                    copied = _stream(conn, batch, header, header_line, handle, shape.quoted)
                 if extra:
                     conn.execute(
                         sql.SQL("alter table {} {}").format(
@@ -258,11 +340,28 @@ def _copy_csv_natively(conn: Connection, batch: _Batch) -> tuple[int, Future[boo
             if proof is not None:
                 proof.result()  # the reader takes over; the proof has nothing left to say
             return None
-    _add_metadata(conn, batch, str(batch.path))
+    _add_metadata(conn, batch, batch.origin)
+    if header is not None:
+        batch.blank_skipped += header_line - 1  # blank lines above the header
+    if trim:
+        _trim(conn, batch)
     return copied, proof
 
 
-def _prove_clean(conninfo: tuple[str, str | None], batch: _Batch, header: list[str]) -> bool:
+def _trim(conn: Connection, batch: _Batch) -> None:
+    """Strip spaces and tabs around the values (NULL when nothing is left), in the rows that have them."""
+    columns = [sql.Identifier(c) for c in batch.entity.columns]
+    stripped = [sql.SQL("btrim({}, E' \\t')").format(c) for c in columns]
+    conn.execute(
+        sql.SQL("update {} set {} where {}").format(
+            batch.building,
+            sql.SQL(", ").join(sql.SQL("{} = nullif({}, '')").format(c, s) for c, s in zip(columns, stripped)),
+            sql.SQL(" or ").join(sql.SQL("{} <> {}").format(c, s) for c, s in zip(columns, stripped)),
+        )
+    )
+
+
+def _prove_clean(conninfo: tuple[str, str | None], batch: _Batch, header: list[str], header_line: int) -> bool:
     """Whether every record of the file keeps the entity's contract, by a typed COPY of its bytes.
 
     Runs on a second connection while the batch's own COPY does. The typed columns parse with the
@@ -273,14 +372,16 @@ def _prove_clean(conninfo: tuple[str, str | None], batch: _Batch, header: list[s
     """
     types = dict(batch.entity.types)
     columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types.get(c, "text"))) for c in header
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(PROOF_TYPES.get(types.get(c), "text"))) for c in header
     )
-    statement = sql.SQL("copy proof from stdin (format csv, header true) where {}").format(broken_typed(batch.entity))
+    statement = sql.SQL("copy proof from stdin (format csv) where {}").format(broken_typed(batch.entity, batch.day))
     dsn, password = conninfo
     try:
         with psycopg.connect(dsn, password=password, autocommit=True) as proving:
             proving.execute(sql.SQL("create temporary table proof ({})").format(columns))
             with proving.cursor() as cur, cur.copy(statement) as copy, batch.path.open("rb") as handle:
+                for _ in range(header_line):
+                    handle.readline()
                 for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
                     copy.write(chunk)
             return not proving.execute("select exists (select from proof)").fetchone()[0]
@@ -288,78 +389,108 @@ def _prove_clean(conninfo: tuple[str, str | None], batch: _Batch, header: list[s
         return False
 
 
-def _stream(conn: Connection, batch: _Batch, header: list[str], handle: BinaryIO) -> int:
+def _stream(
+    conn: Connection, batch: _Batch, header: list[str], header_line: int, handle: BinaryIO, quoted: bool
+) -> int:
     columns = sql.SQL(", ").join(map(sql.Identifier, header))
-    unquoted = _unquoted(handle)
-    if unquoted:
+    numbered = None
+    if not quoted:
         # one record per line: PostgreSQL numbers them from a sequence, Python only passes bytes on
-        conn.execute(f"create temporary sequence {LINES} start 2 cache {CHUNK_LINES}")
+        conn.execute(f"create temporary sequence {LINES} start {header_line + 1} cache {CHUNK_LINES}")
         conn.execute(sql.SQL("alter table {} alter _line set default nextval({})").format(batch.building, LINES))
         chunks: Iterator[bytes] = iter(lambda: handle.read(CHUNK_BYTES), b"")
     else:
         columns = sql.SQL("_line, {}").format(columns)
-        chunks = _numbered(handle)
+        numbered = _Numbered(handle, header_line)
+        chunks = iter(numbered)
     with conn.cursor() as cur:
         with cur.copy(sql.SQL("copy {} ({}) from stdin (format csv, freeze)").format(batch.building, columns)) as copy:
             for chunk in chunks:
                 copy.write(chunk)
         copied = cur.rowcount
-    if unquoted:
+    if numbered is not None:
+        batch.blank_skipped += numbered.blank
+    else:
         conn.execute(sql.SQL("alter table {} alter _line drop default").format(batch.building))
         conn.execute(f"drop sequence {LINES}")
     return copied
 
 
-def _unquoted(handle: BinaryIO) -> bool:
-    """Whether the rest of the file has no double quote, so no field can span lines; keeps the position."""
-    start = handle.tell()
-    try:
-        return not any(b'"' in block for block in iter(lambda: handle.read(CHUNK_BYTES), b""))
-    finally:
-        handle.seek(start)
-
-
-def _numbered(handle: BinaryIO) -> Iterator[bytes]:
+class _Numbered:
     """The rest of the file in chunks, each record prefixed with its line number (the `_line` field).
 
-    A line that ends inside a quoted field continues the record, so it gets no number of its own.
+    A line that ends inside a quoted field continues the record, so it gets no number of its own;
+    a blank line outside one is no record at all (counted in `blank`).
     """
-    line_no, quoted, lines = 1, False, []
-    for line in handle:
-        line_no += 1
-        lines.append(line if quoted else b"%d,%s" % (line_no, line))
-        if line.count(b'"') & 1:
-            quoted = not quoted
-        if len(lines) == CHUNK_LINES:
+
+    def __init__(self, handle: BinaryIO, header_line: int) -> None:
+        self.handle, self.header_line, self.blank = handle, header_line, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        line_no, quoted, lines = self.header_line, False, []
+        for line in self.handle:
+            line_no += 1
+            if quoted:
+                lines.append(line)
+            elif line.strip():
+                lines.append(b"%d,%s" % (line_no, line))
+            else:
+                self.blank += 1
+                continue
+            if line.count(b'"') & 1:
+                quoted = not quoted
+            if len(lines) == CHUNK_LINES:
+                yield b"".join(lines)
+                lines = []
+        if lines:
             yield b"".join(lines)
-            lines = []
-    if lines:
-        yield b"".join(lines)
 
 
 def _move_to_rejected(conn: Connection, batch: _Batch, which: sql.Composable, reason: sql.Composable) -> int:
-    """Move the rows of the new partition that `which` selects to raw._rejected with `reason`."""
+    """Move the rows of the new partition that `which` selects to raw._rejected with `reason` (kind|text)."""
     return conn.execute(
         sql.SQL(
             "with gone as (delete from {table} where {which} returning *, {reason} as _reason)"
-            " insert into raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
-            " select %s, %s, %s, %s, {located}, (to_jsonb(gone) - {meta})::text, _reason from gone"
+            " insert into raw._rejected (_batch_id, _batch_date, source, entity, origin, raw_text, rule, reason)"
+            " select {keys}, {located}, (to_jsonb(gone) - {meta})::text, {kind}, {text} from gone"
         ).format(
+            # literals, not parameters: the rules hold LIKE patterns, whose % a parameterised query would misread
+            keys=sql.SQL(", ").join(
+                map(sql.Literal, [batch.batch_id, batch.day, batch.entity.source, batch.entity.name])
+            ),
             table=batch.building,
             which=which,
             reason=reason,
             located=LOCATED,
             meta=sql.Literal(["_line", "_origin", "_batch_id", "_batch_date", "_loaded_at", "_reason"]),
+            kind=kind_of(sql.Identifier("_reason")),
+            text=text_of(sql.Identifier("_reason")),
         ),
-        [batch.batch_id, batch.day, batch.entity.source, batch.entity.name],
     ).rowcount
 
 
 def _reject_broken(conn: Connection, batch: _Batch) -> int:
-    reason = reject_reason(batch.entity)
+    reason = reject_reason(batch.entity, batch.day)
     # one (parallel) scan finds them; the move then visits those rows alone
-    broken = conn.execute(sql.SQL("select ctid from {} where {} is not null").format(batch.building, reason))
-    return _move_rows(conn, batch, [ctid for (ctid,) in broken], reason)
+    found = conn.execute(
+        sql.SQL("select ctid, starts_with(r, {}) from (select ctid, {} as r from {}) c where r is not null").format(
+            sql.Literal(BLANK + SEPARATOR), reason, batch.building
+        )
+    ).fetchall()
+    blank = [ctid for ctid, is_blank in found if is_blank]
+    if blank:  # a row of empty fields is an empty line, not a record
+        conn.execute(sql.SQL("delete from {} where ctid = any({}::tid[])").format(batch.building, sql.Literal(blank)))
+        batch.blank_copied += len(blank)
+    return _move_rows(conn, batch, [ctid for ctid, is_blank in found if not is_blank], reason)
+
+
+def _dates_shaped(conn: Connection, batch: _Batch) -> bool:
+    """Whether every date of the new partition is written in its column's declared format."""
+    misshaped = misshapen(batch.entity, batch.day)
+    if misshaped is None:
+        return True
+    query = sql.SQL("select not exists (select from {} where {})").format(batch.building, misshaped)
+    return conn.execute(query).fetchone()[0]
 
 
 def _move_rows(conn: Connection, batch: _Batch, ctids: list[str], reason: sql.Composable) -> int:
@@ -367,6 +498,18 @@ def _move_rows(conn: Connection, batch: _Batch, ctids: list[str], reason: sql.Co
         return 0
     rows = sql.SQL("ctid = any({}::tid[])").format(sql.Literal(ctids))
     return _move_to_rejected(conn, batch, rows, reason)
+
+
+def _write_iso_dates(conn: Connection, batch: _Batch) -> None:
+    """Dates the source writes in a declared format (sources.yml date_formats) are kept as ISO."""
+    rewrites = iso_dates(batch.entity)
+    if rewrites:
+        conn.execute(
+            sql.SQL("update {} set {}").format(
+                batch.building,
+                sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), expr) for c, expr in rewrites),
+            )
+        )
 
 
 def _index_key(conn: Connection, batch: _Batch) -> bool:
@@ -406,7 +549,7 @@ def _swap_in(conn: Connection, batch: _Batch) -> None:
             conn.execute(sql.SQL("drop table if exists raw.{}").format(partition))
     except psycopg.errors.LockNotAvailable as exc:
         raise BatchLockedError(
-            f"{batch.entity.source}.{batch.entity.name}: {batch.path}: the batch for {batch.day} was not swapped in:"
+            f"{batch.entity.source}.{batch.entity.name}: {batch.origin}: the batch for {batch.day} was not swapped in:"
             f" raw.{batch.entity.raw_table} stayed in use by other sessions for {LOCK_TIMEOUT} (see pg_stat_activity"
             " for sessions idle in transaction); nothing was changed, run the date again"
         ) from exc
@@ -430,7 +573,7 @@ def _record_failure(conn: Connection, batch: _Batch, exc: Exception) -> None:
                     batch.entity.source,
                     batch.entity.name,
                     batch.day,
-                    str(batch.path),
+                    batch.origin,
                     batch.started,
                     str(exc)[:2000],
                 ],

@@ -16,6 +16,7 @@ create table if not exists raw._rejected (
     entity      text        not null,
     origin      text        not null,
     raw_text    text,
+    rule        text,  -- the rule the row broke: missing_key, wrong_type, date_format, ... (load/checks.py)
     reason      text        not null,
     rejected_at timestamptz not null default now()
 );
@@ -30,6 +31,7 @@ create table if not exists audit.load_batches (
     rows_read     bigint      not null default 0,
     rows_loaded   bigint      not null default 0,
     rows_rejected bigint      not null default 0,
+    blank_lines   bigint      not null default 0,  -- empty lines of the file: not records, not in rows_read
     started_at    timestamptz not null,
     finished_at   timestamptz,
     error         text,
@@ -38,10 +40,30 @@ create table if not exists audit.load_batches (
 """
 
 
+# Columns added since the tables were first made: (table, column, definition). Added only where
+# missing: an ALTER takes the table's strongest lock, and would queue every load behind another's.
+ADDED_COLUMNS = (
+    ("raw._rejected", "rule", "text"),
+    ("audit.load_batches", "blank_lines", "bigint not null default 0"),
+)
+
+
 def ensure_base(conn: Connection) -> None:
     # Serialise DDL between parallel loaders (the per-source load tasks run at once).
     conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.load.ddl'))")
     conn.execute(BASE_DDL)
+    for table, column, definition in ADDED_COLUMNS:
+        schema, name = table.split(".")
+        present = conn.execute(
+            "select 1 from information_schema.columns where table_schema = %s and table_name = %s and column_name = %s",
+            [schema, name, column],
+        ).fetchone()
+        if not present:
+            conn.execute(
+                sql.SQL("alter table {} add column {} {}").format(
+                    sql.Identifier(schema, name), sql.Identifier(column), sql.SQL(definition)
+                )
+            )
 
 
 class LegacyRawTableError(RuntimeError):

@@ -16,7 +16,7 @@ from psycopg import Connection, sql
 
 from salesdw import config
 from salesdw.config import Entity
-from salesdw.load.checks import LOCATED
+from salesdw.load.checks import LOCATED, ORPHAN_REFERENCE
 from salesdw.load.ddl import ensure_all_raw_tables
 
 ORPHAN = "orphan reference: "
@@ -76,12 +76,19 @@ def quarantine(conn: Connection, entity: Entity, day: date) -> int:
             sql.SQL(
                 "with gone as (delete from raw.{table} c where c._batch_date = %s and c.{col} is not null"
                 " and not {exists} returning c.*), ins as (insert into raw._rejected"
-                " (_batch_id, _batch_date, source, entity, origin, raw_text, reason)"
-                " select _batch_id, _batch_date, %s, %s, {located}, row_to_json(gone)::text,"
+                " (_batch_id, _batch_date, source, entity, origin, raw_text, rule, reason)"
+                " select _batch_id, _batch_date, %s, %s, {located}, row_to_json(gone)::text, %s,"
                 " %s || quote_literal(gone.{col}) || %s from gone returning _batch_id)"
                 " select _batch_id, count(*) from ins group by _batch_id"
             ).format(table=table, col=col, exists=_parent_exists(entity, column, target, "c"), located=LOCATED),
-            [day, entity.source, entity.name, f"{ORPHAN}{column} = ", f" was never delivered by {target}"],
+            [
+                day,
+                entity.source,
+                entity.name,
+                ORPHAN_REFERENCE,
+                f"{ORPHAN}{column} = ",
+                f" was never delivered by {target}",
+            ],
         ).fetchall()
         _recount(conn, moved, +1)
         total += sum(n for _, n in moved)

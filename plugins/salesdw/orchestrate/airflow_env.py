@@ -1,9 +1,11 @@
 """The environment a local Airflow runs in: AIRFLOW_HOME inside the project, no examples,
-cosmos cache and telemetry set, the warehouse as the `warehouse` connection.
+cosmos cache and telemetry set, the warehouse as two connections, one per pipeline login
+(`warehouse_loader`, `warehouse_transformer`: orchestrate/connections.py); no task gets the admin.
 
 Airflow's metadata lives in PostgreSQL too: the `airflow` database of the embedded server (SQLite
-breaks on re-runs of a date once the DAG changed). AIRFLOW__DATABASE__SQL_ALCHEMY_CONN wins when
-set; with an external WAREHOUSE_URL and no metadata DB given, SQLite in AIRFLOW_HOME is the fallback.
+breaks on re-runs of a date once the DAG changed), reached with its own login, which no warehouse
+login shares (warehouse/roles.py). AIRFLOW__DATABASE__SQL_ALCHEMY_CONN wins when set; with an
+external WAREHOUSE_URL and no metadata DB given, SQLite in AIRFLOW_HOME is the fallback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import sys
 from pathlib import Path
 
 from salesdw import paths
-from salesdw.orchestrate.connections import airflow_conn_uri
+from salesdw.orchestrate.connections import (
+    LOADER_CONN_ID,
+    TRANSFORMER_CONN_ID,
+    airflow_conn_uri,
+    airflow_conn_variable,
+)
 
 
 def metadata_url() -> str:
@@ -23,10 +30,10 @@ def metadata_url() -> str:
     if os.environ.get("WAREHOUSE_URL"):
         return f"sqlite:///{paths.AIRFLOW_HOME / 'airflow.db'}"
     from salesdw.warehouse.connection import embedded
+    from salesdw.warehouse.roles import airflow_database_url
 
     server = embedded()
-    server.ensure_database("airflow")
-    return sqlalchemy_url(server.url("airflow"))
+    return sqlalchemy_url(airflow_database_url(server.url(), secrets_dir=server.state_dir))
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -34,7 +41,16 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def airflow_env(warehouse_url: str) -> dict[str, str]:
-    env = dict(os.environ)
+    """The environment for Airflow against the warehouse whose admin URL is `warehouse_url`. The
+    roles are set up first (idempotent, quick): the logins the connections carry must exist, on an
+    external WAREHOUSE_URL as on the embedded server."""
+    from salesdw.warehouse.roles import LOGINS, password_variable, role_url, set_up
+
+    set_up(warehouse_url)
+    # tasks get the pipeline logins' connections only: not the admin URL (WAREHOUSE_URL, or the
+    # `warehouse` connection of earlier versions) nor a role's password
+    hidden = {"WAREHOUSE_URL", "AIRFLOW_CONN_WAREHOUSE", *(password_variable(login) for login in LOGINS)}
+    env = {name: value for name, value in os.environ.items() if name not in hidden}
     env.update(
         {
             "AIRFLOW_HOME": str(paths.AIRFLOW_HOME),
@@ -51,7 +67,8 @@ def airflow_env(warehouse_url: str) -> dict[str, str]:
             "SCARF_ANALYTICS": "false",
             "DO_NOT_TRACK": "1",
             "GX_ANALYTICS_ENABLED": "False",
-            "AIRFLOW_CONN_WAREHOUSE": airflow_conn_uri(warehouse_url),
+            airflow_conn_variable(LOADER_CONN_ID): airflow_conn_uri(role_url("loader", warehouse_url)),
+            airflow_conn_variable(TRANSFORMER_CONN_ID): airflow_conn_uri(role_url("transformer", warehouse_url)),
             "SALESDW_RETRY_DELAY_SECONDS": env.get("SALESDW_RETRY_DELAY_SECONDS", "5"),
             "SALESDW_HOME": str(paths.ROOT),
             "SALESDW_STATE_DIR": str(paths.STATE_DIR),

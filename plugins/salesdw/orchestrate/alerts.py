@@ -26,10 +26,12 @@ def failure_message(context: dict) -> str:
     task = getattr(ti, "task_id", "?")
     if getattr(ti, "map_index", -1) not in (-1, None):
         task += f"[{ti.map_index}]"
-    day = context.get("ds") or "?"
+    # the day whose data the run processes (its data interval), not the run's logical date (the day after)
+    start = context.get("data_interval_start")
+    day = start.date().isoformat() if hasattr(start, "date") else context.get("ds") or "?"
     error = context.get("exception")
     lines = [
-        f"salesdw: {dag_id} failed for {day} at task {task} (run {context.get('run_id', '?')}).",
+        f"salesdw: {dag_id} failed for the data of {day} at task {task} (run {context.get('run_id', '?')}).",
         f"{type(error).__name__ if error else 'Error'}: {error}" if error else "No exception was recorded.",
     ]
     if ti is not None and getattr(ti, "log_url", None):

@@ -1,10 +1,17 @@
-"""The warehouse as an Airflow connection (`warehouse`), turned into the URLs each client wants."""
+"""The warehouse as Airflow connections, one per login a task needs, turned into the URLs each client wants."""
 
 from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-WAREHOUSE_CONN_ID = "warehouse"
+# One connection per pipeline login (warehouse/roles.py); no task connects as the admin.
+LOADER_CONN_ID = "warehouse_loader"  # extract, load, check_references, validate_feeds: raw and audit
+TRANSFORMER_CONN_ID = "warehouse_transformer"  # dbt, validate_marts, publish: staging .. marts
+
+
+def airflow_conn_variable(conn_id: str) -> str:
+    """The environment variable Airflow reads a connection from."""
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
 
 
 def airflow_conn_uri(url: str) -> str:
@@ -13,8 +20,9 @@ def airflow_conn_uri(url: str) -> str:
     return parts._replace(scheme="postgres").geturl()
 
 
-def warehouse_url_from_airflow(conn_id: str = WAREHOUSE_CONN_ID, driver: str = "postgresql") -> str:
-    """The libpq URL (or SQLAlchemy URL with driver='postgresql+psycopg2') of an Airflow connection."""
+def warehouse_url_from_airflow(conn_id: str, driver: str = "postgresql") -> str:
+    """The libpq URL (or SQLAlchemy URL with driver='postgresql+psycopg2') of an Airflow connection:
+    LOADER_CONN_ID or TRANSFORMER_CONN_ID, named by the caller (there is no default login)."""
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
@@ -25,5 +33,5 @@ def warehouse_url_from_airflow(conn_id: str = WAREHOUSE_CONN_ID, driver: str = "
 
 
 def warehouse_asset_uri(schema: str, table: str) -> str:
-    """The Airflow Asset URI of a warehouse table (host `warehouse` names the connection)."""
+    """The Airflow Asset URI of a warehouse table (host `warehouse` names the warehouse, whoever connects)."""
     return f"postgres://warehouse:5432/salesdw/{schema}/{table}"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -74,15 +74,28 @@ def simulated_sources(env: dict[str, str], echo=print):
         yield
     finally:
         server.stop()
+        for name in API_CONNECTIONS:  # os.environ may be the mapping (salesdw land): leave it as found
+            env.pop(name, None)
 
 
 def run_dates(url: str, days: list[date], *, echo=print) -> bool:
-    """`airflow dags test sales_nightly` per date, oldest first; stops at the first failure."""
-    build_manifest(url)
+    """`airflow dags test sales_nightly` per date, oldest first; stops at the first failure.
+
+    `url` is the warehouse's admin URL; nothing of the run connects with it (the DAG's tasks use the
+    loader and transformer logins, and so does the check below that no other run holds these dates).
+    """
+    from salesdw.orchestrate.preflight import connect, run_lock
+    from salesdw.warehouse.roles import role_url
+
+    connect(url, "run: is the warehouse up").close()  # one sentence if not, before anything else
     env = airflow_env(url)
-    ensure_airflow_db(env)
-    with simulated_sources(env, echo):
-        return _run_dates(env, days, echo)
+    with run_lock(
+        role_url("loader", url), days, metadata_url=env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dag_id=DAG_ID
+    ):
+        build_manifest(url)
+        ensure_airflow_db(env)
+        with simulated_sources(env, echo):
+            return _run_dates(env, days, echo)
 
 
 def _run_dates(env: dict[str, str], days: list[date], echo) -> bool:
@@ -91,10 +104,14 @@ def _run_dates(env: dict[str, str], days: list[date], echo) -> bool:
     for day in days:
         # the run whose data interval is `day` is the one logically dated the day after
         logical = (day + timedelta(days=1)).isoformat()
-        log = log_dir / f"{DAG_ID}-{day.isoformat()}.log"
+        # each run its own log (two runs of a day never share one); `-latest` points at the newest
+        log = log_dir / f"{DAG_ID}-{day.isoformat()}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}.log"
+        latest = log_dir / f"{DAG_ID}-{day.isoformat()}-latest.log"
         started = time.monotonic()
         with log.open("w") as out:
             proc = airflow(["dags", "test", DAG_ID, logical], env, stdout=out, stderr=subprocess.STDOUT)
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(log.name)
         took = time.monotonic() - started
         if proc.returncode != 0:
             tail = log.read_text(errors="replace").splitlines()[-80:]

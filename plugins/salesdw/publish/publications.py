@@ -1,22 +1,34 @@
 """Publish the audited marts into schema `marts`, whole, and record each publication.
 
 Write-audit-publish: dbt writes the marts into schema `marts_build` (incremental facts keep their
-state there), Great Expectations audits them there, and only then does `publish` copy every mart
-into `marts` in one transaction: each copy is built beside the published table, then all of them
-are swapped in by rename at once. A reader sees the previous publication or this one, never a mix;
-a run that fails its checks never gets here, so `marts` stays as it was.
+state there), Great Expectations audits them there, and only then does `publish` make them what BI
+reads: each mart is copied into a new versioned table in schema `marts_versions` (readers wait for
+nothing meanwhile), then every view `marts.<mart>` is pointed at its new version in one transaction.
+A reader sees the previous publication or this one, never a mix; a run that fails its checks never
+gets here, so `marts` stays as it was.
+
+Views over versioned tables rather than tables swapped by rename: a view replaced in place keeps
+its grants, its comments and the views BI users built on it (dropping the published table lost the
+grants and failed on the first view over it), and issue 14's constant-time publication needs only
+the copy to go. Person-data columns (dbt `meta: {pii: true}`) reach the views masked, a keyed hash,
+for readers outside the salesdw_pii group. Versions no view reads any more are dropped afterwards,
+each only if no running query holds it; one still held goes at the next publication.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql as psycopg_sql
 
-BUILD_SCHEMA, PUBLISHED_SCHEMA = "marts_build", "marts"
+BUILD_SCHEMA, PUBLISHED_SCHEMA, VERSIONS_SCHEMA = "marts_build", "marts", "marts_versions"
 SWAP_LOCK_TIMEOUT = "5min"  # how long a publication waits for running BI queries to finish
+PSEUDONYM_KEY = "_pseudonym_key"  # in VERSIONS_SCHEMA, out of BI's reach: the masks' secret
 
 # What BI reads in schema marts: the reporting marts, then the conformed facts and dimensions.
 MARTS = (
@@ -57,6 +69,38 @@ create table if not exists audit.publications (
 );
 """
 
+# The views (in any schema) that read a relation: what a column change would break.
+DEPENDENT_VIEWS = """
+    select distinct format('%%I.%%I', n.nspname, c.relname)
+    from pg_depend d
+    join pg_rewrite r on r.oid = d.objid
+    join pg_class c on c.oid = r.ev_class
+    join pg_namespace n on n.oid = c.relnamespace
+    where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+      and d.refobjid = %s::regclass and r.ev_class <> d.refobjid
+    order by 1
+"""
+# Versioned tables no view reads any more.
+STALE_VERSIONS = """
+    select format('%%I.%%I', n.nspname, c.relname)
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = %s and c.relkind in ('r', 'p') and c.relname ~ '__v[0-9]+$'
+      and not exists (select from pg_depend d join pg_rewrite r on r.oid = d.objid
+                      where d.classid = 'pg_rewrite'::regclass and d.refobjid = c.oid and r.ev_class <> c.oid)
+    order by 1
+"""
+# The privileges others hold on a relation, to give them again on the view that replaces it.
+GRANTS = """
+    select case when g.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(g.grantee)) end,
+           g.privilege_type, g.is_grantable
+    from pg_class c, aclexplode(c.relacl) g
+    where c.oid = %s::regclass and g.grantee <> c.relowner
+"""
+
+
+class PublicationError(RuntimeError):
+    """The built marts cannot be published as they are; `marts` stays as the last publication left it."""
+
 
 def mart_row_counts(conn: psycopg.Connection, schema: str = "marts") -> dict[str, int]:
     from psycopg import sql
@@ -73,42 +117,193 @@ def publish(url: str, data_interval: str, *, run_id: str | None, validation: dic
     import psycopg
 
     run_id = run_id or f"manual__{data_interval}"
-    with psycopg.connect(url) as conn, conn.transaction():
-        conn.execute(DDL)
-        swap_in(conn)
-        counts = mart_row_counts(conn)
-        conn.execute(
-            "insert into audit.publications (run_id, data_interval, mart_rows, validation) values (%s, %s, %s, %s)"
-            " on conflict (run_id, data_interval) do update set published_at = now(),"
-            " mart_rows = excluded.mart_rows, validation = excluded.validation",
-            [run_id, data_interval, json.dumps(counts), json.dumps(validation)],
-        )
+    with psycopg.connect(url) as conn:
+        with conn.transaction():
+            # set-up creates it: the transformer has no CREATE on audit, and PostgreSQL checks that
+            # before it finds the table exists; only a warehouse never set up runs the DDL
+            if not conn.execute("select to_regclass('audit.publications') is not null").fetchone()[0]:
+                conn.execute(DDL)
+            swap_in(conn)
+            counts = mart_row_counts(conn)
+            conn.execute(
+                "insert into audit.publications (run_id, data_interval, mart_rows, validation)"
+                " values (%s, %s, %s, %s) on conflict (run_id, data_interval) do update set published_at = now(),"
+                " mart_rows = excluded.mart_rows, validation = excluded.validation",
+                [run_id, data_interval, json.dumps(counts), json.dumps(validation)],
+            )
+        prune_versions(conn)
     return {"run_id": run_id, "data_interval": data_interval, "mart_rows": counts}
 
 
-def swap_in(conn: psycopg.Connection, marts: tuple[str, ...] = MARTS) -> None:
-    """Copy every mart from marts_build into marts, all at once, inside the caller's transaction."""
+def swap_in(
+    conn: psycopg.Connection, marts: tuple[str, ...] = MARTS, *, pii: Mapping[str, Collection[str]] | None = None
+) -> None:
+    """Publish every mart of marts_build as the view marts.<mart> over a new versioned copy, all at
+    once, inside the caller's transaction. `pii`: each mart's person-data columns (default: those
+    the dbt manifest marks `meta: {pii: true}`). Raises PublicationError when a mart's columns
+    changed in a way the views BI users built on it cannot follow."""
     from psycopg import sql
 
-    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(PUBLISHED_SCHEMA)))
-    for mart in marts:  # the copies first, while readers still read the published tables undisturbed
-        ident = {
-            "next": sql.Identifier(PUBLISHED_SCHEMA, f"{mart}__next"),
-            "built": sql.Identifier(BUILD_SCHEMA, mart),
-        }
-        conn.execute(sql.SQL("drop table if exists {next}").format(**ident))
+    if pii is None:
+        from salesdw.manifest import pii_columns
+
+        pii = pii_columns(marts)
+    conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.publish'))")  # one publication at a time
+    for schema in (PUBLISHED_SCHEMA, VERSIONS_SCHEMA):
+        # set-up made them, owned by the transformer, which may not create schemas; a warehouse
+        # never set up (a test's database) gets them here
+        if not conn.execute("select 1 from pg_namespace where nspname = %s", [schema]).fetchone():
+            conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+    key = _pseudonym_key(conn) if any(pii.get(mart) for mart in marts) else None
+    version = conn.execute("select pg_current_xact_id()::text").fetchone()[0]  # unique, increasing
+    copies = {}
+    for mart in marts:  # the copies first, while readers still read the published views undisturbed
+        copies[mart] = sql.Identifier(VERSIONS_SCHEMA, f"{mart}__v{version}")
+        built = sql.Identifier(BUILD_SCHEMA, mart)
         # like ... including all: the contract's constraints, indexes and the column comments
-        conn.execute(sql.SQL("create table {next} (like {built} including all)").format(**ident))
-        conn.execute(sql.SQL("insert into {next} select * from {built}").format(**ident))
-        described = conn.execute("select obj_description(%s::regclass, 'pg_class')", [f"{BUILD_SCHEMA}.{mart}"])
-        comment = described.fetchone()[0]
-        if comment:  # the table's own description (LIKE copies only the columns')
-            conn.execute(sql.SQL("comment on table {next} is {}").format(sql.Literal(comment), **ident))
+        conn.execute(sql.SQL("create table {} (like {} including all)").format(copies[mart], built))
+        conn.execute(sql.SQL("insert into {} select * from {}").format(copies[mart], built))
     conn.execute("select set_config('lock_timeout', %s, true)", [SWAP_LOCK_TIMEOUT])
-    for mart in marts:  # then the swap: renames, committed together with the caller's transaction
-        conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(PUBLISHED_SCHEMA, mart)))
+    for mart in marts:  # then every view at once, committed together with the caller's transaction
+        _point_view(conn, mart, copies[mart], set(pii.get(mart, ())), key)
+
+
+def _pseudonym_key(conn: psycopg.Connection) -> psycopg_sql.Composable:
+    """The masks' secret, made once: without it a reader could hash the names they know and compare."""
+    from psycopg import sql
+
+    table = sql.Identifier(VERSIONS_SCHEMA, PSEUDONYM_KEY)
+    conn.execute(sql.SQL("create table if not exists {} (key text not null)").format(table))
+    conn.execute(
+        sql.SQL("insert into {0} select %s where not exists (select from {0})").format(table), [secrets.token_hex(32)]
+    )
+    return sql.SQL("(select key from {})").format(table)
+
+
+def _masked(column: str, key: psycopg_sql.Composable) -> psycopg_sql.Composable:
+    """The column for members of the pii group (superusers count); else a stable pseudonym, the same
+    for the same person in every mart and publication, null staying null."""
+    from psycopg import sql
+
+    from salesdw.warehouse.roles import PII_ROLE
+
+    return sql.SQL(
+        "case when (select pg_has_role(current_user, {pii}, 'member')) then {col}::text"
+        " else 'person-' || left(encode(sha256(convert_to({key} || {col}::text, 'UTF8')), 'hex'), 12) end as {col}"
+    ).format(pii=sql.Literal(PII_ROLE), col=sql.Identifier(column), key=key)
+
+
+def _point_view(
+    conn: psycopg.Connection,
+    mart: str,
+    copy: psycopg_sql.Identifier,
+    masked: set[str],
+    key: psycopg_sql.Composable | None,
+) -> None:
+    """(Re)define view marts.<mart> over its new copy, keeping its grants and the views over it."""
+    import psycopg
+    from psycopg import sql
+
+    view = sql.Identifier(PUBLISHED_SCHEMA, mart)
+    columns = conn.execute(
+        "select attname, col_description(attrelid, attnum) from pg_attribute"
+        " where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+        [copy.as_string(conn)],
+    ).fetchall()
+    unknown = sorted(masked - {name for name, _ in columns})
+    if unknown:
+        raise PublicationError(
+            f"{BUILD_SCHEMA}.{mart} has no column {', '.join(unknown)}, which its dbt YAML marks as person data"
+            " (meta pii): fix the column name in the YAML, or the model; nothing was published"
+        )
+    selected = sql.SQL(", ").join(_masked(c, key) if c in masked else sql.Identifier(c) for c, _ in columns)
+    create = sql.SQL("create or replace view {} as select {} from {}").format(view, selected, copy)
+    kind = conn.execute("select relkind from pg_class where oid = to_regclass(%s)", [view.as_string(conn)]).fetchone()
+    if kind is None:
+        conn.execute(create)
+    elif kind[0] == "v":
+        try:
+            with conn.transaction():  # a savepoint: PostgreSQL says why the view cannot follow
+                conn.execute(create)
+        except psycopg.errors.InvalidTableDefinition as exc:  # a column renamed, dropped or retyped
+            _recreate(conn, mart, "view", create, f"its columns changed ({exc.diag.message_primary})")
+    else:  # marts.<mart> is still a table, from before the marts were views
+        _recreate(conn, mart, "table", create, "it is still a table from an earlier salesdw")
+    described = conn.execute("select obj_description(%s::regclass, 'pg_class')", [f"{BUILD_SCHEMA}.{mart}"])
+    # what BI tools show: the model's description and its columns'
+    conn.execute(sql.SQL("comment on view {} is {}").format(view, sql.Literal(described.fetchone()[0])))
+    for column, comment in columns:
         conn.execute(
-            sql.SQL("alter table {} rename to {}").format(
-                sql.Identifier(PUBLISHED_SCHEMA, f"{mart}__next"), sql.Identifier(mart)
+            sql.SQL("comment on column {} is {}").format(
+                sql.Identifier(PUBLISHED_SCHEMA, mart, column), sql.Literal(comment)
             )
         )
+
+
+def _recreate(conn: psycopg.Connection, mart: str, kind: str, create: psycopg_sql.Composable, why: str) -> None:
+    """Replace marts.<mart> by the new view when no view depends on it, giving its grants again;
+    else stop the publication, naming those views (they would have to be dropped with it)."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"{PUBLISHED_SCHEMA}.{mart}"
+    dependents = [v for (v,) in conn.execute(DEPENDENT_VIEWS, [name]).fetchall()]
+    if dependents:
+        raise PublicationError(_blocked(name, why, dependents))
+    grants = conn.execute(GRANTS, [name]).fetchall()
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("drop {} {}").format(sql.SQL(kind), sql.Identifier(PUBLISHED_SCHEMA, mart)))
+    except psycopg.errors.DependentObjectsStillExist as exc:  # not a view: a function's body, a rule
+        raise PublicationError(_blocked(name, why, [exc.diag.message_detail or "see `drop view` there"])) from None
+    conn.execute(create)
+    for grantee, privilege, grantable in grants:
+        conn.execute(
+            sql.SQL("grant {} on {} to {}{}").format(
+                sql.SQL(privilege),
+                sql.Identifier(PUBLISHED_SCHEMA, mart),
+                sql.SQL(grantee),
+                sql.SQL(" with grant option" if grantable else ""),
+            )
+        )
+
+
+def _blocked(name: str, why: str, dependents: list[str]) -> str:
+    return (
+        f"{name} cannot be published because {why}; these views depend on it: {', '.join(dependents)};"
+        " nothing was published (marts is as the last publication left it): drop those views or change them"
+        " to the new columns, publish again, then recreate them"
+    )
+
+
+def published_version(conn: psycopg.Connection, mart: str) -> str:
+    """The versioned table view marts.<mart> reads now."""
+    (table,) = conn.execute(
+        "select distinct d.refobjid::regclass::text from pg_rewrite r join pg_depend d on d.objid = r.oid"
+        " join pg_class c on c.oid = d.refobjid"
+        " where d.classid = 'pg_rewrite'::regclass and r.ev_class = %s::regclass and d.refobjid <> r.ev_class"
+        " and c.relnamespace = %s::regnamespace and c.relname ~ '__v[0-9]+$'",
+        [f"{PUBLISHED_SCHEMA}.{mart}", VERSIONS_SCHEMA],
+    ).fetchone()
+    return table
+
+
+def prune_versions(conn: psycopg.Connection) -> list[str]:
+    """Drop the versioned tables no view reads any more (after the publication commits: in it, the
+    drops would wait for every reader of the old versions). One a session still holds (a query on
+    the versioned table itself) is left for the next publication rather than waited for."""
+    import psycopg
+    from psycopg import sql
+
+    stale = [table for (table,) in conn.execute(STALE_VERSIONS, [VERSIONS_SCHEMA]).fetchall()]
+    conn.commit()  # then one transaction per drop: no lock is kept longer than its drop
+    dropped = []
+    for table in stale:
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("lock table {} in access exclusive mode nowait").format(sql.SQL(table)))
+                conn.execute(sql.SQL("drop table {}").format(sql.SQL(table)))
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DependentObjectsStillExist):
+            continue
+        dropped.append(table)
+    return dropped

@@ -2,7 +2,7 @@
 
 The GX project lives in .salesdw/gx (generated, git-ignored; the suites are code in suites.py),
 Data Docs are written to .salesdw/data_docs, and every expectation's result is kept in
-audit.dq_results. The connection string reaches GX through an environment variable, so the
+audit.dq_results (results.py). The connection string reaches GX through an environment variable, so the
 password is never written into GX's config files. A failed critical expectation raises
 QualityGateError naming the table, the check, what was observed and how to see the rows.
 """
@@ -16,26 +16,14 @@ from pathlib import Path
 
 from salesdw import paths
 from salesdw.orchestrate.airflow_env import sqlalchemy_url
+from salesdw.quality.results import record_results
 from salesdw.quality.suites import CRITICAL, severity_of
+
+# record_results lives in results.py (no GX import there); the gates import it from here
+__all__ = ["QualityGateError", "Suite", "record_results", "run_suites"]
 
 SITE = "salesdw_data_docs"
 URL_VAR = "SALESDW_GX_WAREHOUSE_URL"
-
-DQ_DDL = """
-create schema if not exists audit;
-create table if not exists audit.dq_results (
-    run_id        text        not null,
-    data_interval date        not null,
-    suite         text        not null,
-    table_name    text        not null,
-    expectation   text        not null,
-    kwargs        jsonb       not null,
-    severity      text        not null,
-    success       boolean     not null,
-    observed      jsonb,
-    validated_at  timestamptz not null default now()
-);
-"""
 
 
 class QualityGateError(RuntimeError):
@@ -143,7 +131,10 @@ def run_suites(
             )
             if not r.success:
                 what = cfg.description or f"{cfg.type}({_kwargs_text(kwargs)})"
-                message = f"{spec.name}: {what}; observed {json.dumps(observed, default=str)[:400]}"
+                if cfg.type == "unexpected_rows_expectation" and not error:
+                    # GX keeps the rows only in COMPLETE results, too big to keep for every check: fetch a few
+                    observed["first_rows"] = _first_rows(url, kwargs["unexpected_rows_query"], spec)
+                message = f"{spec.name}: {what}; observed {json.dumps(observed, default=str)[:600]}"
                 if spec.rows_hint:
                     message += f"; rows: {spec.rows_hint}"
                 failures.append((severity, message))
@@ -167,22 +158,17 @@ def run_suites(
     return summary
 
 
-def record_results(url: str, run_id: str, suites: list[str], rows: list[tuple]) -> None:
-    """Replace the run's results of these suites in audit.dq_results (a retried task records once).
-
-    A row: (run_id, data_interval, suite, table_name, expectation, kwargs json, severity, success,
-    observed json)."""
+def _first_rows(url: str, query: str, spec: Suite, limit: int = 3) -> list[dict] | str:
+    """The first rows an unexpected-rows query returns, as column -> value, for the failure message."""
     import psycopg
+    from psycopg.rows import dict_row
 
-    with psycopg.connect(url) as conn:
-        conn.execute(DQ_DDL)
-        conn.execute("delete from audit.dq_results where run_id = %s and suite = any(%s)", [run_id, suites])
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into audit.dq_results (run_id, data_interval, suite, table_name, expectation,"
-                " kwargs, severity, success, observed) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows,
-            )
+    table = f'"{spec.schema}"."{spec.table}"'
+    try:
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            return conn.execute(f"select * from ({query.format(batch=table)}) q limit {limit}").fetchall()
+    except psycopg.Error as exc:  # the message must still go out: say why the rows are missing
+        return f"(could not list them: {exc})"
 
 
 def _kwargs_text(kwargs: dict) -> str:

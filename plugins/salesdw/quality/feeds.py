@@ -31,13 +31,21 @@ select avg(rows_read), count(*) from (
 """
 
 
-def validate_feeds(url: str, day: date, *, run_id: str | None = None, data_docs_dir: Path | None = None) -> dict:
-    """Check every feed's batch for `day`; record results; raise QualityGateError on a critical failure."""
+def validate_feeds(
+    url: str,
+    day: date,
+    *,
+    run_id: str | None = None,
+    data_docs_dir: Path | None = None,
+    entities: list[config.Entity] | None = None,
+) -> dict:
+    """Check every feed's batch for `day` (or these entities' alone); record results; raise
+    QualityGateError on a critical failure."""
     import psycopg
 
     suites = []
     with psycopg.connect(url, autocommit=True) as conn:
-        for entity in config.entities():
+        for entity in entities or config.entities():
             partition = partition_name(entity, day)
             exists = conn.execute("select to_regclass(%s) is not null", [f"raw.{partition}"]).fetchone()[0]
             if not exists:

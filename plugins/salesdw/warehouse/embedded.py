@@ -154,12 +154,14 @@ class EmbeddedPostgres:
         )
 
     def start(self) -> bool:
-        """Start the server (initialising it the first time). Returns False if already running."""
+        """Start the server (initialising it the first time) and set up its roles (warehouse/roles.py).
+        Returns False if it was already running."""
         if not self.initialized():
             if self.data_dir.exists() and any(self.data_dir.iterdir()):
                 raise WarehouseError(f"{self.data_dir} exists but holds no PostgreSQL cluster")
             self._init()
         if self.running():
+            self.set_up_roles()  # quick when nothing changed; a server started by an older salesdw catches up
             return False
         self._prepare_owner()
         # A single node with no replicas: minimal WAL lets the loader's COPY into a partition created in
@@ -182,7 +184,21 @@ class EmbeddedPostgres:
             f"start on 127.0.0.1:{self.port}",
         )
         self.ensure_database(DB_NAME)
+        self.set_up_roles()
         return True
+
+    def set_up_roles(self) -> None:
+        """The warehouse's logins, schemas and privileges (warehouse/roles.py); their passwords kept
+        beside the server's own."""
+        from salesdw.warehouse.roles import set_up
+
+        set_up(self.url(), secrets_dir=self.state_dir)
+
+    def role_url(self, role: str, dbname: str = DB_NAME) -> str:
+        """A URL for role loader, transformer, bi or admin (warehouse/roles.py) on database `dbname`."""
+        from salesdw.warehouse.roles import role_url
+
+        return role_url(role, self.url(dbname), secrets_dir=self.state_dir)
 
     def stop(self) -> bool:
         """Stop the server. Returns False if it was not running."""

@@ -1,0 +1,46 @@
+"""The record contract in sources.yml and staging's casts say the same thing.
+
+The loader rejects a value staging's cast would round, overflow or misread (load/checks.py), so a
+numeric's precision and scale, and each column's date or timestamp type, must be what staging casts
+it to: a staging change that widens or narrows a cast without the contract would let values through
+that staging then silently changes, or reject ones it would keep.
+"""
+
+import re
+
+import pytest
+from salesdw import config, paths
+
+CAST = re.compile(
+    r"cast\(\s*(?:coalesce\()?(?P<column>\w+)(?:,\s*'[^']*'\))?\s+as\s+(?P<type>numeric\(\d+,\s*\d+\)|date|timestamptz|integer|boolean)\s*\)",
+    re.IGNORECASE,
+)
+
+
+def _staging_casts(entity) -> dict[str, str]:
+    """raw column -> the type staging casts it to (versions models included: the same columns)."""
+    folder = paths.DBT_PROJECT_DIR / "models" / "staging" / entity.source
+    casts: dict[str, set[str]] = {}
+    for model in folder.glob(f"stg_{entity.source}__{entity.name.rstrip('s')}*.sql"):
+        for match in CAST.finditer(model.read_text()):
+            if match["column"] in entity.columns:
+                casts.setdefault(match["column"], set()).add(re.sub(r"\s+", "", match["type"].lower()))
+    return casts
+
+
+@pytest.mark.parametrize("entity", config.entities(), ids=lambda e: e.raw_table)
+def test_staging_casts_are_the_contracts_types(entity):
+    casts = _staging_casts(entity)
+    assert casts, f"found no staging model casting {entity.raw_table}'s columns"
+    sizes = dict(entity.numeric_sizes)
+    declared = {
+        column: f"numeric({sizes[column][0]},{sizes[column][1]})" if type_name == "numeric" else type_name
+        for column, type_name in entity.types
+    }
+    for column, types in casts.items():
+        assert types == {declared.get(column)}, (
+            f"{entity.raw_table}.{column}: staging casts it to {sorted(types)},"
+            f" sources.yml declares {declared.get(column)}"
+        )
+    for column, type_name in declared.items():
+        assert column in casts, f"{entity.raw_table}.{column} is declared {type_name} but staging never casts it"
