@@ -322,6 +322,12 @@ def _deliver(tmp: Path, variant: Variant) -> Path:
     return path
 
 
+def _land(url, tmp: Path, name: str, data: bytes) -> dict:
+    """Deliver `data` as the file `name` for DAY through salesdw land's own code (no gate: fast)."""
+    delivered = _deliver(tmp, Variant(name, data))
+    return tasks.land("finance", "invoices", DAY, url=url, delivered=delivered, gate=False)
+
+
 def _day(url):
     with psycopg.connect(url) as conn:
         batch = conn.execute(
@@ -337,14 +343,7 @@ def _day(url):
 def test_every_kind_of_file_gets_exactly_its_treatment(landing, variant):
     url, tmp = landing
     # the day already holds a batch (an earlier delivery): a refused file must leave it as it is
-    tasks.land(
-        "finance",
-        "invoices",
-        DAY,
-        url=url,
-        delivered=_deliver(tmp, Variant("earlier", _csv(BASE[:3]).encode())),
-        gate=False,
-    )
+    _land(url, tmp, "earlier", _csv(BASE[:3]).encode())
     before = _day(url)
     delivered = _deliver(tmp, variant)
     report = tasks.land("finance", "invoices", DAY, url=url, delivered=delivered, gate=False)
@@ -384,9 +383,7 @@ def test_every_kind_of_file_gets_exactly_its_treatment(landing, variant):
 def test_messages_name_the_column_the_value_and_what_was_expected(landing):
     url, tmp = landing
     text = _bad(9, invoice_date="03/15/2024")
-    report = tasks.land(
-        "finance", "invoices", DAY, url=url, delivered=_deliver(tmp, Variant("dates", text.encode())), gate=False
-    )
+    report = _land(url, tmp, "dates", text.encode())
     with psycopg.connect(url) as conn:
         (reason,) = conn.execute(
             "select reason from raw._rejected where _batch_id = %s", [report["batch_id"]]
@@ -399,35 +396,17 @@ def test_messages_name_the_column_the_value_and_what_was_expected(landing):
 
 def test_a_corrected_delivery_replaces_the_day_and_an_identical_one_changes_nothing(landing):
     url, tmp = landing
-    partial = tasks.land(
-        "finance",
-        "invoices",
-        DAY,
-        url=url,
-        delivered=_deliver(tmp, Variant("partial", _csv(BASE[:15]).encode())),
-        gate=False,
-    )
-    full = tasks.land(
-        "finance", "invoices", DAY, url=url, delivered=_deliver(tmp, Variant("full", TEXT.encode())), gate=False
-    )
-    again = tasks.land(
-        "finance", "invoices", DAY, url=url, delivered=_deliver(tmp, Variant("full again", TEXT.encode())), gate=False
-    )
+    partial = _land(url, tmp, "partial", _csv(BASE[:15]).encode())
+    full = _land(url, tmp, "full", TEXT.encode())
+    again = _land(url, tmp, "full again", TEXT.encode())
     assert (partial["rows_loaded"], full["rows_loaded"]) == (15, ROWS)
     assert full["note"] == f"delivery 2 for {DAY}, replacing delivery 1"
     assert again["status"] == "unchanged" and again["batch_id"] == full["batch_id"]
     assert "identical to delivery 2" in again["note"]
     assert _day(url)[1] == ROWS
     # a refused file, then the corrected one: the refusal does not block it
-    refused = tasks.land("finance", "invoices", DAY, url=url, delivered=_deliver(tmp, Variant("nul", b"")), gate=False)
-    fixed = tasks.land(
-        "finance",
-        "invoices",
-        DAY,
-        url=url,
-        delivered=_deliver(tmp, Variant("fixed", _csv(BASE[:10]).encode())),
-        gate=False,
-    )
+    refused = _land(url, tmp, "nul", b"")
+    fixed = _land(url, tmp, "fixed", _csv(BASE[:10]).encode())
     assert refused["status"] == "refused" and fixed["rows_loaded"] == 10
     with psycopg.connect(url) as conn:
         log = conn.execute(
@@ -450,7 +429,7 @@ def test_salesdw_land_json(landing):
     url, tmp = landing
     env = {**_env(tmp), "WAREHOUSE_URL": url}
     good = _deliver(tmp, Variant("good", _bad(3, amount="-2.00").encode()))
-    proc = _land(["finance", "invoices", "--date", DAY.isoformat(), "--file", str(good), "--json"], env)
+    proc = _cli(["finance", "invoices", "--date", DAY.isoformat(), "--file", str(good), "--json"], env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert {
@@ -465,10 +444,10 @@ def test_salesdw_land_json(landing):
     }
     assert report["gate"]["status"] == "passed"  # 1 of 20 rejected is 5.0%: at, not over, the threshold
     refused = _deliver(tmp, Variant("refused", b""))
-    proc = _land(["finance", "invoices", "--date", DAY.isoformat(), "--file", str(refused), "--json"], env)
+    proc = _cli(["finance", "invoices", "--date", DAY.isoformat(), "--file", str(refused), "--json"], env)
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and report["status"] == "refused" and str(refused) in report["error"]
-    proc = _land(["finance", "invoices", "--date", DAY.isoformat(), "--file", str(good)], env)  # text, unchanged
+    proc = _cli(["finance", "invoices", "--date", DAY.isoformat(), "--file", str(good)], env)  # text, unchanged
     assert proc.returncode == 0 and "unchanged" in proc.stdout and "identical to delivery 1" in proc.stdout
 
 
@@ -479,7 +458,7 @@ def _env(tmp: Path) -> dict:
     return dict(os.environ, SALESDW_DATA_DIR=str(tmp / "data"))
 
 
-def _land(args, env):
+def _cli(args, env):
     return subprocess.run(
         [sys.executable, "-m", "salesdw.cli", "land", *args], env=env, capture_output=True, text=True, timeout=600
     )

@@ -257,13 +257,9 @@ def test_summary_reports_the_marts(nightly):
     assert "n/a" not in out.split("load batches")[0]  # every headline has a value
 
 
-def _fct_invoices(url):
-    with psycopg.connect(url) as conn:
-        return {i for (i,) in conn.execute("select invoice_id from marts.fct_invoices")}
-
-
-def test_a_corrected_delivery_replaces_the_day_and_the_marts_follow(nightly, tmp_path):
-    """The ERP sends a partial export for a day, the night publishes it, then the full one is re-sent."""
+def test_a_corrected_delivery_replaces_the_day_and_one_more_day_extends_the_world(nightly, tmp_path):
+    """The ERP sends a partial export for a day and the night publishes it; the full one is re-sent,
+    then `salesdw generate` adds the next day of the same world and the next night publishes both."""
     url, _, env = nightly
     day2 = paths.LANDING_DIR / "finance" / "2026-01-02" / "invoices.csv"
     full = tmp_path / "invoices_20260102_full.csv"
@@ -282,13 +278,12 @@ def test_a_corrected_delivery_replaces_the_day_and_the_marts_follow(nightly, tmp
     cut = land(partial)
     assert (cut["status"], cut["rows_read"], cut["delivery"]) == ("loaded", 0, 2)
     _salesdw(["run", "--date", "2026-01-02"], env)
-    assert _fct_invoices(url) == published - {r["invoice_id"] for r in rows if r["invoice_id"] not in _day1_invoices()}
+    new_on_day2 = {r["invoice_id"] for r in rows} - _day1_invoices()
+    assert new_on_day2 and _fct_invoices(url) == published - new_on_day2
     again = land(full)  # the full export again: it differs from what is loaded now, so it replaces it
     assert (again["status"], again["rows_loaded"], again["delivery"]) == ("loaded", len(rows), 3)
     assert again["note"] == "delivery 3 for 2026-01-02, replacing delivery 2"
     assert land(full)["status"] == "unchanged"  # the same bytes once more: nothing to do
-    _salesdw(["run", "--date", "2026-01-02"], env)
-    assert _fct_invoices(url) == published
     with psycopg.connect(url) as conn:
         log = conn.execute(
             "select delivery, outcome from audit.extracted_files where entity = 'invoices'"
@@ -296,26 +291,32 @@ def test_a_corrected_delivery_replaces_the_day_and_the_marts_follow(nightly, tmp
         ).fetchall()
     assert log == [(1, "superseded"), (2, "superseded"), (3, "loaded"), (4, "unchanged")]
 
+    # the next day, generated as a user would: the fixture's world, one day on; its night publishes
+    # it, and the marts follow the corrected day before it (its batch was loaded after the last build)
+    generate(start=date(2026, 1, 3), days=1, scale=0.05, seed=11, locale="zh_CN")
+    out = _salesdw(["run", "--date", "2026-01-03"], env)
+    assert "sales_nightly 2026-01-03: ok" in out
+    with (paths.LANDING_DIR / "finance" / "2026-01-03" / "invoices.csv").open(newline="") as f:
+        day3 = {r["invoice_id"] for r in csv.DictReader(f)}
+    assert _fct_invoices(url) == published | day3
+    with psycopg.connect(url) as conn:
+        publications = conn.execute("select data_interval::text from audit.publications order by 1").fetchall()
+        batches = conn.execute(
+            "select count(*) from audit.load_batches where batch_date = '2026-01-03' and status = 'loaded'"
+        ).fetchone()[0]
+    assert ("2026-01-03",) in publications
+    api_entities = [e for e in config.entities() if e.delivery == "api"]
+    assert batches == len(config.entities()) + len(api_entities)
+
+
+def _fct_invoices(url):
+    with psycopg.connect(url) as conn:
+        return {i for (i,) in conn.execute("select invoice_id from marts.fct_invoices")}
+
 
 def _day1_invoices():
     with (paths.LANDING_DIR / "finance" / "2026-01-01" / "invoices.csv").open(newline="") as f:
         return {r["invoice_id"] for r in csv.DictReader(f)}
-
-
-def test_one_more_day_generated_extends_the_world_and_publishes(nightly):
-    """`salesdw generate` for the next day, with the same world, then `salesdw run` for it."""
-    url, _, env = nightly
-    generate(start=date(2026, 1, 3), days=1, scale=0.05, seed=11, locale="zh_CN")  # the fixture's world, one day on
-    out = _salesdw(["run", "--date", "2026-01-03"], env)
-    assert "sales_nightly 2026-01-03: ok" in out
-    with psycopg.connect(url) as conn:
-        published = conn.execute("select data_interval::text from audit.publications order by 1").fetchall()
-        batches = conn.execute(
-            "select count(*) from audit.load_batches where batch_date = '2026-01-03' and status = 'loaded'"
-        ).fetchone()[0]
-    assert ("2026-01-03",) in published
-    api_entities = [e for e in config.entities() if e.delivery == "api"]
-    assert batches == len(config.entities()) + len(api_entities)
 
 
 def test_a_broken_day_stops_at_the_gate_and_leaves_marts_untouched(nightly):

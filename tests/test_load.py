@@ -285,3 +285,24 @@ def test_line_numbers_are_physical_lines_with_and_without_quoted_fields(tmp_path
             seen[feed.parent.name] = (lines, [r[0].rsplit(":", 1)[1] for r in rejected])
     assert seen["plain"] == ([("PAY1", 2), ("PAY3", 4)], ["3"])
     assert seen["quoted"] == ([("PAY1", 2), ("PAY3", 5)], ["4"])
+
+
+def test_a_declared_date_format_is_enforced_and_loaded_as_iso(tmp_path, fresh_db):
+    from dataclasses import replace
+
+    # an ERP that writes day-first dates says so once (sources.yml date_format / date_formats)
+    entity = replace(_entity("finance", "payments"), date_formats=(("paid_on", "DD/MM/YYYY"),))
+    feed = tmp_path / "payments.csv"
+    feed.write_text(
+        "payment_id,invoice_id,paid_on,amount,currency,method,updated_at\n"
+        "PAY1,INV1,15/03/2025,100.00,CNY,card,2026-01-01T00:00:00Z\n"
+        "PAY2,INV1,2025-03-15,100.00,CNY,card,2026-01-01T00:00:00Z\n"  # ISO where day-first is declared
+        "PAY3,INV1,31/02/2025,100.00,CNY,card,2026-01-01T00:00:00Z\n"  # no such day
+    )
+    with psycopg.connect(fresh_db) as conn:
+        result = load_file(conn, entity, feed, DAY)
+        loaded = conn.execute("select payment_id, paid_on from raw.finance__payments").fetchall()
+        rejected = dict(conn.execute("select split_part(origin, ':', 2), rule from raw._rejected").fetchall())
+    assert (result.rows_read, result.rows_loaded) == (3, 1)
+    assert loaded == [("PAY1", "2025-03-15")]  # staging reads ISO, whatever the source wrote
+    assert rejected == {"3": "date_format", "4": "wrong_type"}

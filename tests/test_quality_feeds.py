@@ -61,3 +61,20 @@ def test_a_break_stops_the_run_at_the_feeds_gate(kind, tmp_path, fresh_db):
     assert f"select * from raw._rejected where source = '{source}' and entity = '{entity}'" in message
     failed = {(s, sev) for s, _, sev, ok in _results(fresh_db, "day2") if not ok}
     assert (f"raw.{source}__{entity}", "critical") in failed
+
+
+def test_one_entitys_gate_and_the_whole_nights_take_turns(tmp_path, fresh_db):
+    """`salesdw land` checks one feed, the night every feed, in the same Great Expectations project."""
+    _land(tmp_path, fresh_db)
+    docs = tmp_path / "docs"
+    validate_feeds(fresh_db, D2, run_id="night", data_docs_dir=docs)
+    one = validate_feeds(
+        fresh_db, D2, run_id="land", data_docs_dir=docs, entities=[config.entity("finance", "invoices")]
+    )
+    again = validate_feeds(fresh_db, D2, run_id="night-again", data_docs_dir=docs)
+    suites = {run: {s for s, *_ in _results(fresh_db, run)} for run in ("land", "night-again")}
+    assert suites["land"] == {"raw.finance__invoices"} and one["failed_critical"] == 0
+    assert (
+        suites["night-again"] == {f"raw.{e.raw_table}" for e in config.entities()}
+        and again["evaluated"] > one["evaluated"]
+    )

@@ -103,7 +103,9 @@ def _entity(source: str, src: dict, name: str, ent: dict) -> Entity:
         if match.group(1):
             sizes.append((column, (int(match.group(2)), int(match.group(3)))))
     dated = [c for c, t in types if t in ("date", "timestamptz")]
-    formats = tuple((c, f) for c, f in ent.get("date_formats", {}).items() if f != ISO)
+    # the source's date format for its date columns, an entity's `date_formats` per column over it
+    declared = {c: src.get("date_format", ISO) for c, t in types if t == "date"} | ent.get("date_formats", {})
+    formats = tuple((c, f) for c, f in declared.items() if f != ISO)
     for column, fmt in formats:
         if dict(types).get(column) != "date":
             raise ConfigError(f"{label}: date_formats.{column}: only date columns take a declared format")

@@ -87,10 +87,12 @@ def run_suites(
                 gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
             )
         )
-    try:  # a stored checkpoint may name assets this run does not have (a feed with no batch today)
-        context.checkpoints.delete(name=f"{gate}_checkpoint")
-    except Exception:  # noqa: BLE001 - none stored yet, or unreadable: either way it is rebuilt below
-        pass
+    # A stored checkpoint may name assets this run does not have (a feed with no batch today, or one
+    # entity's gate from `salesdw land`), and then it cannot even be read back: remove it by its key.
+    store = context.checkpoint_store
+    key = store.get_key(name=f"{gate}_checkpoint")
+    if store.has_key(key):
+        store.remove_key(key)
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
             name=f"{gate}_checkpoint",
