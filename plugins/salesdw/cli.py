@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from datetime import date, timedelta
@@ -135,6 +136,9 @@ def cmd_land(args) -> int:
         print(f"salesdw land: --file {args.file}: no such file", file=sys.stderr)
         return 2
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    # Airflow (for connections) and Great Expectations log every step at INFO: an operator wants the report
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         admin = _url()
         set_up(admin)  # idempotent and quick, as before a run: the loader login must exist
@@ -175,9 +179,12 @@ def _land_text(report: dict) -> str:
         )
     lines.append(f"  quarantined until their parent arrives: {report['quarantined']:,}")
     gate = report.get("gate")
-    if gate:
-        detail = gate.get("message") or "; ".join(gate.get("warnings") or []) or "no warnings"
-        lines.append(f"  feeds gate: {gate['status']}: {detail}")
+    if gate and gate.get("message"):
+        lines.append(f"  feeds gate: {gate['status']}: {gate['message']}")
+    elif gate:
+        warnings = gate.get("warnings") or []
+        lines.append(f"  feeds gate: {gate['status']} ({len(warnings)} warning{'s' * (len(warnings) != 1)})")
+        lines += [f"    - {warning}" for warning in warnings]
     return "\n".join(lines)
 
 

@@ -32,8 +32,14 @@ class QualityGateError(RuntimeError):
 
 def _context(data_docs_dir: Path):
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="file", project_root_dir=str(paths.GX_DIR))
+    bars = context.variables.progress_bars  # a dict once read back from the project's config
+    if not bars or any(bars[key] for key in ("globally", "metric_calculations") if key in bars):
+        # progress bars are noise in a task log or an operator's terminal: results are the record
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
     site = {
         "class_name": "SiteBuilder",
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
