@@ -44,3 +44,12 @@ def test_staging_casts_are_the_contracts_types(entity):
         )
     for column, type_name in declared.items():
         assert column in casts, f"{entity.raw_table}.{column} is declared {type_name} but staging never casts it"
+
+
+def test_the_calendar_spans_every_date_the_loader_accepts():
+    import yaml
+
+    project_vars = yaml.safe_load((paths.DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    ranges = [r for entity in config.entities() for _, r in entity.plausible]
+    assert str(project_vars["calendar_first_day"]) == min(r.not_before for r in ranges).isoformat()
+    assert int(project_vars["calendar_days_ahead"]) == max(r.days_ahead for r in ranges)

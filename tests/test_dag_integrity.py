@@ -47,6 +47,10 @@ def test_sales_nightly_shape(dagbag):
     # both gates hold back every dbt task that starts the build
     assert dag.get_task("source_freshness").downstream_task_ids == downstream
     assert dag.get_task("source_freshness").base_cmd == ["source", "freshness"]
+    # the business's vocabulary is seeded before the models that read it
+    assert "dbt_build.opportunity_stages_seed_build" in downstream
+    # any day the data can hold runs (Airflow skips a logical date before start_date, silently)
+    assert dag.start_date.date() == config.earliest_date()
     outlets = {o.uri for o in dag.get_task("crm.load").outlets}
     assert "postgres://warehouse:5432/salesdw/raw/crm__opportunities" in outlets
 

@@ -74,3 +74,15 @@ def test_a_missing_source_connection_says_which_variable_to_set(fresh_db, monkey
     with pytest.raises(MissingConnectionError) as err:
         tasks.extract("crm", "reps", start, end, url=fresh_db)
     assert "no Airflow connection 'crm_api'" in str(err.value) and "AIRFLOW_CONN_CRM_API=" in str(err.value)
+
+
+def test_a_date_before_the_earliest_is_refused_not_silently_skipped(tmp_path):
+    from salesdw.warehouse.embedded import free_port
+
+    # Airflow runs nothing for a logical date before the DAG's start_date, and exits 0: the runner
+    # says so first (and the DAG starts at the earliest plausible day, so real history runs)
+    down = f"postgresql://salesdw:secret@127.0.0.1:{free_port()}/salesdw"
+    proc = _salesdw(["run", "--date", "1999-12-31"], WAREHOUSE_URL=down, SALESDW_DATA_DIR=str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    assert "1999-12-31 is before the earliest day the pipeline runs, 2000-01-01" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -5,23 +5,6 @@
 -#}
 
 {#-
-    SQL expression: the probability of an open opportunity in stage column to be won, the weight
-    of its amount in the weighted pipeline. Sales ops' stage weights: needs_analysis 10%,
-    proposal 25%, negotiation 50%, contract 80%; 0 for anything else (a closed deal is not
-    pipeline).
--#}
-{% macro opportunity_stage_probability(column) -%}
-    case {{ column }}
-        when 'needs_analysis' then 0.10
-        when 'proposal' then 0.25
-        when 'negotiation' then 0.50
-        when 'contract' then 0.80
-        else 0
-    end
-{%- endmacro %}
-
-
-{#-
     SQL select-list (cast, named columns) of the attainment measures of a period, from the
     columns target_amount, bookings_amount, cash_collected_amount, open_pipeline_amount and
     weighted_pipeline_amount of the relation in scope, and the period's first and last day:

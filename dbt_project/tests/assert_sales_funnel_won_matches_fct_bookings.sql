@@ -1,4 +1,4 @@
--- The funnel's closed_won entries of a month are the bookings of that month: sales_funnel and
+-- The funnel's won-stage entries of a month are the bookings of that month: sales_funnel and
 -- fct_bookings count the same won deals per month. Returns the months that differ.
 with
 
@@ -10,7 +10,8 @@ funnel_won as (
 
     from {{ ref('sales_funnel') }}
 
-    where stage = 'closed_won'
+    -- the won stage of seeds/opportunity_stages.csv
+    where stage in (select stage from {{ ref('opportunity_stages') }} where outcome = 'won')
 
     group by entered_month
 

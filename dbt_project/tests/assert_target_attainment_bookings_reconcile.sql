@@ -18,7 +18,7 @@ won_opportunities as (
     from {{ ref('stg_crm__opportunities') }} as opportunities
     -- converted at the close date's rate, as fct_bookings
     {{ join_fx_rate('fx', 'opportunities.currency', 'opportunities.closed_date') }}
-    where opportunities.stage = 'closed_won' and opportunities.is_deleted is not true
+    where opportunities.is_won and opportunities.is_deleted is not true
 
 ),
 

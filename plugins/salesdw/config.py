@@ -87,6 +87,12 @@ def date_pattern(fmt: str) -> tuple[str, str]:
     return regex, f"\\{group['YYYY']}-\\{group['MM']}-\\{group['DD']}"
 
 
+def earliest_date() -> date:
+    """The first day the business's data can hold (plausible_dates.not_before): the DAG's start_date,
+    so any day of a real history can be run."""
+    return _default().not_before
+
+
 def _default() -> Plausible:
     spec = _settings()["plausible_dates"]
     return Plausible(date.fromisoformat(str(spec["not_before"])), int(spec["days_ahead"]))
@@ -154,9 +160,11 @@ def entities() -> tuple[Entity, ...]:
     )
 
 
-@cache
 def currencies() -> tuple[str, ...]:
-    return tuple(_settings()["currencies"])
+    """The currencies a record may carry: the analyst's seed (vocabulary.py), not a second list here."""
+    from salesdw import vocabulary
+
+    return vocabulary.currencies()
 
 
 def max_reject_rate() -> float:

@@ -1,7 +1,7 @@
 -- The funnel from lead to close, additive for any slice: one row per month x stage x rep x
 -- team x region x product line x lead source. A lead enters stage `lead` when created and
 -- advances when converted; an opportunity enters each stage when it first reaches it (stage
--- history) and advances when it later reaches any later stage; closed_won / closed_lost rows
+-- history) and advances when it later reaches any later stage; the won and lost stages' rows
 -- count the deals won / lost in the month (by close date, as fct_bookings dates a booking).
 -- Team and region are the rep's as of the entry. Records deleted in the source do not count.
 with
@@ -58,7 +58,8 @@ lead_entries as (
         leads.lead_id as record_id,
         'lead' as stage,
         0 as stage_order,
-        'needs_analysis' as next_stage,
+        -- a converted lead enters the funnel's first stage
+        (select stage from funnel_stages order by stage_order limit 1) as next_stage,
         leads.created_at as entered_at,
         leads.created_date as entered_date,
         leads.owner_rep_id,

@@ -54,7 +54,7 @@ stage_durations as (
 signing_cycles as (
 
     select
-        'closed_won' as stage,
+        stage,  -- the won stage
         closed_at as measured_at,
         closed_month as month,
         owner_rep_id,

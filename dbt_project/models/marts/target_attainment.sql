@@ -37,6 +37,12 @@ opportunities as (
 
 ),
 
+stages as (
+
+    select * from {{ ref('opportunity_stages') }}
+
+),
+
 sales_reps as (
 
     select * from {{ ref('dim_sales_rep') }}
@@ -131,13 +137,17 @@ monthly_pipeline as (
         sum(opportunities.amount_reporting) as open_pipeline_amount,
         sum(
             opportunities.amount_reporting
-            * {{ opportunity_stage_probability('opportunities.stage') }}
+            * coalesce(stages.win_probability, 0)
         ) as weighted_pipeline_amount
 
     from opportunities
 
     left join sales_reps
         on opportunities.owner_rep_id = sales_reps.rep_id and sales_reps.is_current
+
+    -- sales ops' win probability of each open stage (seeds/opportunity_stages.csv)
+    left join stages
+        on opportunities.stage = stages.stage
 
     where
         opportunities.is_open

@@ -84,9 +84,16 @@ def run_dates(url: str, days: list[date], *, echo=print) -> bool:
     `url` is the warehouse's admin URL; nothing of the run connects with it (the DAG's tasks use the
     loader and transformer logins, and so does the check below that no other run holds these dates).
     """
+    from salesdw import config
     from salesdw.orchestrate.preflight import connect, run_lock
     from salesdw.warehouse.roles import role_url
 
+    earliest = config.earliest_date()
+    if days and min(days) < earliest:
+        raise RuntimeError(  # Airflow would run nothing for it, and exit 0
+            f"{min(days)} is before the earliest day the pipeline runs, {earliest} "
+            "(plausible_dates.not_before in sources.yml): lower it there to load older data"
+        )
     connect(url, "run: is the warehouse up").close()  # one sentence if not, before anything else
     env = airflow_env(url)
     with run_lock(

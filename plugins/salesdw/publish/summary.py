@@ -16,9 +16,9 @@ HEADLINES = {
     "attainment, last 12 months": """
         select sum(bookings_amount) / nullif(sum(target_amount), 0) from marts.target_attainment
         where month > (select max(month) from marts.target_attainment) - interval '12 months'""",
-    "conversion needs_analysis -> proposal": """
+    "conversion, the funnel's first stage to the next": """
         select sum(advanced_count)::numeric / nullif(sum(entered_count), 0) from marts.sales_funnel
-        where stage = 'needs_analysis'""",
+        where stage_order = 1""",
     "customers with orders": "select count(*) from marts.customer_lifetime_value where order_count > 0",
     "receivables 90+ days overdue, latest month (CNY)": """
         select sum(overdue_90_plus) from marts.collections
@@ -28,7 +28,7 @@ HEADLINES = {
         where month > (select max(month) from marts.collections) - interval '12 months'""",
     "win rate, last 12 months": """
         select sum(won_count)::numeric / nullif(sum(won_count) + sum(lost_count), 0) from marts.sales_funnel
-        where stage in ('closed_won', 'closed_lost')
+        where next_stage is null  -- the won and lost stages' rows: deals closed in the month
           and entered_month > (select max(entered_month) from marts.sales_funnel) - interval '12 months'""",
     "service contract renewal rate": """
         select sum(contracts_renewed)::numeric / nullif(sum(contracts_ending), 0) from marts.customer_service""",

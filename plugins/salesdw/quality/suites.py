@@ -12,7 +12,7 @@ from pathlib import Path
 import great_expectations.expectations as gxe
 from great_expectations.expectations.expectation import FailureSeverity
 
-from salesdw import config, paths
+from salesdw import config, paths, vocabulary
 from salesdw.config import Entity
 from salesdw.load.checks import reject_reason
 from salesdw.manifest import nodes
@@ -20,7 +20,8 @@ from salesdw.publish.publications import MARTS
 
 CRITICAL, WARNING = "critical", "warning"
 
-FUNNEL_STAGES = ["lead", "needs_analysis", "proposal", "negotiation", "contract", "closed_won", "closed_lost"]
+# a lead's own row, then the business's stages (dbt_project/seeds/opportunity_stages.csv)
+FUNNEL_STAGES = ["lead", *(stage.name for stage in vocabulary.stages())]
 FUNNEL_KEY = ["entered_month", "stage", "rep_id", "team", "region", "product_line", "lead_source"]
 
 

@@ -6,6 +6,12 @@ source as (
 
 ),
 
+stages as (
+
+    select * from {{ ref('opportunity_stages') }}
+
+),
+
 deletions as (
 
     {{ deletions_of('crm', 'opportunities', 'opportunity_id') }}
@@ -22,10 +28,11 @@ renamed as (
 
         -- attributes
         lower(product_line) as product_line,
-        lower(stage) as stage,
-        {{ opportunity_stage_order('lower(stage)') }} as stage_order,
-        lower(stage) = 'closed_won' as is_won,
-        lower(stage) = 'closed_lost' as is_lost,
+        lower(source.stage) as stage,
+        -- order and outcome from the business's stage list (seeds/opportunity_stages.csv)
+        stages.stage_order,
+        coalesce(stages.outcome = 'won', false) as is_won,
+        coalesce(stages.outcome = 'lost', false) as is_lost,
         lead_source,
 
         -- amounts (original currency; see var reporting_currency)
@@ -46,6 +53,9 @@ renamed as (
         _origin
 
     from source
+
+    left join stages
+        on lower(source.stage) = stages.stage
 
 ),
 

@@ -6,6 +6,12 @@ source as (
 
 ),
 
+stages as (
+
+    select * from {{ ref('opportunity_stages') }}
+
+),
+
 deletions as (
 
     {{ deletions_of('crm', 'opportunity_stage_history', 'history_id') }}
@@ -20,8 +26,8 @@ renamed as (
         opportunity_id,
 
         -- attributes
-        lower(stage) as stage,
-        {{ opportunity_stage_order('lower(stage)') }} as stage_order,
+        lower(source.stage) as stage,
+        stages.stage_order,
 
         -- timestamps
         cast(entered_at as timestamptz) as entered_at,
@@ -34,6 +40,9 @@ renamed as (
         _origin
 
     from source
+
+    left join stages
+        on lower(source.stage) = stages.stage
 
 ),
 

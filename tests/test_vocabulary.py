@@ -1,0 +1,47 @@
+"""The business's vocabulary is data (dbt_project/seeds/): the loader, the gates and dbt read one list."""
+
+import csv
+
+import pytest
+from salesdw import config, vocabulary
+from salesdw.quality import suites
+
+
+def _seed(name):
+    with (vocabulary.SEEDS / f"{name}.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_stages_come_from_the_seed_with_order_outcome_and_probability():
+    stages = vocabulary.stages()
+    assert [s.name for s in stages] == [row["stage"] for row in _seed("opportunity_stages")]
+    opened = [s for s in stages if s.outcome == "open"]
+    (won,) = [s for s in stages if s.outcome == "won"]
+    assert [s.order for s in opened] == sorted(s.order for s in opened) and won.order > opened[-1].order
+    assert all(s.order is None for s in stages if s.outcome == "lost")
+    assert {s.name: s.win_probability for s in opened} == {
+        "needs_analysis": 0.10,
+        "proposal": 0.25,
+        "negotiation": 0.50,
+        "contract": 0.80,
+    }
+    # the marts gate's stage set is the seed's, plus a lead's own row: no second list
+    assert suites.FUNNEL_STAGES == ["lead", *(s.name for s in stages)]
+
+
+def test_the_loader_accepts_the_seeds_currencies():
+    assert config.currencies() == tuple(row["currency"] for row in _seed("currencies"))
+    assert "CNY" in config.currencies()
+
+
+def test_a_bad_outcome_names_the_seed_and_line(tmp_path, monkeypatch):
+    (tmp_path / "opportunity_stages.csv").write_text(
+        "stage,stage_order,outcome,win_probability\nqualify,1,open,0.1\nsigned,2,closed,1\n"
+    )
+    monkeypatch.setattr(vocabulary, "SEEDS", tmp_path)
+    vocabulary.stages.cache_clear()
+    try:
+        with pytest.raises(vocabulary.VocabularyError, match=r"opportunity_stages.csv line 3: outcome 'closed'"):
+            vocabulary.stages()
+    finally:
+        vocabulary.stages.cache_clear()
