@@ -1,6 +1,7 @@
 """The feeds gate: each feed's contract on the day's batch, and `generate --break` stopping it."""
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -58,6 +59,8 @@ def test_a_break_stops_the_run_at_the_feeds_gate(kind, tmp_path, fresh_db):
     source, entity = BREAKS[kind]
     message = str(err.value)
     assert f"raw.{source}__{entity}__20260102" in message and "rejected or quarantined" in message
+    # the share and the threshold, in words, not a bare count of offending rows
+    assert re.search(r"1 row\(s\) break it: rejected_share \d+\.\d%, threshold 5\.0%, rows_read \d+", message), message
     assert f"select * from raw._rejected where source = '{source}' and entity = '{entity}'" in message
     failed = {(s, sev) for s, _, sev, ok in _results(fresh_db, "day2") if not ok}
     assert (f"raw.{source}__{entity}", "critical") in failed

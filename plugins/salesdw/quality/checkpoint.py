@@ -140,9 +140,13 @@ def run_suites(
             if not r.success:
                 what = cfg.description or f"{cfg.type}({_kwargs_text(kwargs)})"
                 if cfg.type == "unexpected_rows_expectation" and not error:
-                    # GX keeps the rows only in COMPLETE results, too big to keep for every check: fetch a few
+                    # GX keeps the rows only in COMPLETE results, too big to keep for every check: fetch a few,
+                    # and say them as column value pairs (a count alone, observed_value 1, tells nothing)
                     observed["first_rows"] = _first_rows(url, kwargs["unexpected_rows_query"], spec)
-                message = f"{spec.name}: {what}; observed {json.dumps(observed, default=str)[:600]}"
+                    count = observed.get("observed_value")
+                    message = f"{spec.name}: {what}; {count} row(s) break it: {_rows_text(observed['first_rows'])}"
+                else:
+                    message = f"{spec.name}: {what}; observed {json.dumps(observed, default=str)[:600]}"
                 if spec.rows_hint:
                     message += f"; rows: {spec.rows_hint}"
                 failures.append((severity, message))
@@ -177,6 +181,12 @@ def _first_rows(url: str, query: str, spec: Suite, limit: int = 3) -> list[dict]
             return conn.execute(f"select * from ({query.format(batch=table)}) q limit {limit}").fetchall()
     except psycopg.Error as exc:  # the message must still go out: say why the rows are missing
         return f"(could not list them: {exc})"
+
+
+def _rows_text(rows: list[dict] | str) -> str:
+    if isinstance(rows, str):
+        return rows
+    return "; ".join(", ".join(f"{column} {value}" for column, value in row.items()) for row in rows)[:600]
 
 
 def _kwargs_text(kwargs: dict) -> str:
