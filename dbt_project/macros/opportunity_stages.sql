@@ -26,4 +26,3 @@
     ) as ordered_stages
     where outcome = 'open'
 {%- endmacro %}
-

@@ -9,7 +9,7 @@ from functools import cache
 
 import yaml
 
-from salesdw import paths
+from salesdw import paths, vocabulary
 
 ISO = "YYYY-MM-DD"
 # a declared date format: these fields in any order, with any separators between them
@@ -162,8 +162,6 @@ def entities() -> tuple[Entity, ...]:
 
 def currencies() -> tuple[str, ...]:
     """The currencies a record may carry: the analyst's seed (vocabulary.py), not a second list here."""
-    from salesdw import vocabulary
-
     return vocabulary.currencies()
 
 

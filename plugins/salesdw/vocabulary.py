@@ -1,5 +1,6 @@
 """The business's own vocabulary, read from the dbt seeds an analyst edits (dbt_project/seeds/):
-pipeline stages with their order, outcome and win probability, product lines, accepted currencies.
+pipeline stages with their order, outcome and win probability, and the accepted currencies
+(product_lines.csv has no reader in Python: only dbt's tests use it).
 dbt reads the same files as tables (ref('opportunity_stages'), ...); Python reads them here, so no
 list is written twice."""
 
@@ -45,11 +46,6 @@ def stages() -> tuple[Stage, ...]:
         order = int(row["stage_order"]) if row["stage_order"] else None
         found.append(Stage(row["stage"], order, row["outcome"], float(row["win_probability"] or 0)))
     return tuple(found)
-
-
-@cache
-def product_lines() -> tuple[str, ...]:
-    return tuple(row["product_line"] for row in _rows("product_lines"))
 
 
 @cache
