@@ -12,7 +12,7 @@ DEMO_DIRTY ?= 0.002
 # three years of history, so the CLV backtest has a past 12-month window and the year before it
 DEMO_HISTORY_DAYS ?= 1100
 
-.PHONY: install demo test docs lock clean stop bench-load
+.PHONY: install demo test docs lock clean stop bench-load example-maven
 
 install: $(STAMP)
 
@@ -34,6 +34,17 @@ demo: install
 test: install
 	$(BIN)/pytest -q -rs
 
+# A real CRM export (examples/maven_crm/: its CSVs and a deployment file, no code) to published marts,
+# in a warehouse of its own; the last line printed is the BI login's libpq URL of that warehouse.
+MAVEN_DIR ?= .salesdw-maven
+MAVEN_PORT ?= 54339
+MAVEN_DATE ?= 2017-12-31# the day the export was taken: its last day
+example-maven: install
+	@export SALESDW_CONFIG=examples/maven_crm/salesdw.yml SALESDW_STATE_DIR=$(MAVEN_DIR) \
+		SALESDW_DATA_DIR=$(MAVEN_DIR)/data SALESDW_PG_PORT=$(MAVEN_PORT) AIRFLOW_HOME=$(MAVEN_DIR)/airflow; \
+	$(BIN)/salesdw db start && $(BIN)/salesdw run --date $(MAVEN_DATE) && $(BIN)/salesdw summary && \
+	$(BIN)/salesdw db url --role bi
+
 # The loader against plain COPY on the same 1,000,000-row file, in one run (not a timed test).
 bench-load: install
 	$(BIN)/python bench/bench_load.py
@@ -49,6 +60,7 @@ lock: install
 
 stop:
 	-$(BIN)/salesdw db stop
+	-test ! -d $(MAVEN_DIR) || SALESDW_STATE_DIR=$(MAVEN_DIR) $(BIN)/salesdw db stop
 
 clean: stop
-	rm -rf .salesdw data dbt_project/target dbt_project/logs
+	rm -rf .salesdw .salesdw-maven data dbt_project/target dbt_project/logs dbt_project/.vocabulary

@@ -53,3 +53,37 @@ def test_the_calendar_spans_every_date_the_loader_accepts():
     ranges = [r for entity in config.entities() for _, r in entity.plausible]
     assert str(project_vars["calendar_first_day"]) == min(r.not_before for r in ranges).isoformat()
     assert int(project_vars["calendar_days_ahead"]) == max(r.days_ahead for r in ranges)
+
+
+def _not_null_tested(model: str) -> set[str]:
+    """The columns a staging model's YAML tests not_null unconditionally, as errors."""
+    import yaml
+
+    found = set()
+    for path in (paths.DBT_PROJECT_DIR / "models" / "staging").glob("*/_*__models.yml"):
+        for node in yaml.safe_load(path.read_text())["models"]:
+            if node["name"] != model:
+                continue
+            for column in node.get("columns", []):
+                for test in column.get("data_tests", []):
+                    if test == "not_null":
+                        found.add(column["name"])
+                    elif isinstance(test, dict) and "not_null" in test:
+                        options = (test["not_null"] or {}).get("config", {})
+                        if "where" not in options and options.get("severity", "error") == "error":
+                            found.add(column["name"])
+    return found
+
+
+@pytest.mark.parametrize("entity", config.entities(), ids=lambda e: e.raw_table)
+def test_what_staging_demands_the_loader_refuses_without(entity):
+    """A record the loader accepts cannot fail staging's not_null tests: each raw column they test is
+    the key or `required` (the loader rejects the record as missing_value), or staging fills it
+    (a deal's empty account_id becomes the unknown account)."""
+    filled_by_staging = {("crm", "opportunities"): {"account_id"}}
+    tested = _not_null_tested(f"stg_{entity.source}__{entity.name}") & set(entity.columns)
+    allowed = {entity.primary_key, *entity.required, *filled_by_staging.get((entity.source, entity.name), set())}
+    assert tested <= allowed, (
+        f"{entity.raw_table}: staging tests {sorted(tested - allowed)} not_null, but sources.yml does not"
+        " declare them `required`"
+    )

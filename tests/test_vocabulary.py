@@ -1,14 +1,15 @@
-"""The business's vocabulary is data (dbt_project/seeds/): the loader, the gates and dbt read one list."""
+"""The business's vocabulary is data (dbt_project/seeds/, or a deployment's folder): the loader, the
+gates and dbt read one list."""
 
 import csv
 
 import pytest
-from salesdw import config, vocabulary
+from salesdw import config, deployment, paths, vocabulary
 from salesdw.quality import suites
 
 
 def _seed(name):
-    with (vocabulary.SEEDS / f"{name}.csv").open(newline="") as file:
+    with (paths.VOCABULARY_DIR / f"{name}.csv").open(newline="") as file:
         return list(csv.DictReader(file))
 
 
@@ -38,10 +39,40 @@ def test_a_bad_outcome_names_the_seed_and_line(tmp_path, monkeypatch):
     (tmp_path / "opportunity_stages.csv").write_text(
         "stage,stage_order,outcome,win_probability\nqualify,1,open,0.1\nsigned,2,closed,1\n"
     )
-    monkeypatch.setattr(vocabulary, "SEEDS", tmp_path)
+    monkeypatch.setattr(deployment, "vocabulary_dir", lambda: tmp_path)
     vocabulary.stages.cache_clear()
     try:
         with pytest.raises(vocabulary.VocabularyError, match=r"opportunity_stages.csv line 3: outcome 'closed'"):
             vocabulary.stages()
     finally:
         vocabulary.stages.cache_clear()
+
+
+def test_dbt_reads_the_same_folder_and_the_reporting_currency(tmp_path, monkeypatch):
+    """The demo's seeds as they are; a deployment's folder mirrored inside the dbt project (dbt writes
+    what it ran to target/run/<seed path>, which for a path out of the project is the seed itself)."""
+    assert deployment.dbt_seed_path() == "seeds"
+    (tmp_path / "vocabulary").mkdir()
+    (tmp_path / "vocabulary" / "currencies.csv").write_text("currency,currency_name\nUSD,US dollar\n")
+    (tmp_path / "salesdw.yml").write_text("reporting_currency: USD\nvocabulary: vocabulary\n")
+    monkeypatch.setattr(paths, "DEPLOYMENT_FILE", tmp_path / "salesdw.yml")
+    deployment.settings.cache_clear()
+    try:
+        env = deployment.environment()
+        seeds = paths.DBT_PROJECT_DIR / env["SALESDW_VOCABULARY_DIR"]
+        assert seeds.parent == paths.DBT_PROJECT_DIR / ".vocabulary"
+        assert (seeds / "currencies.csv").read_text() == (tmp_path / "vocabulary" / "currencies.csv").read_text()
+        assert env["SALESDW_REPORTING_CURRENCY"] == "USD"
+    finally:
+        deployment.settings.cache_clear()
+
+
+def test_an_unknown_deployment_key_is_named(tmp_path, monkeypatch):
+    (tmp_path / "salesdw.yml").write_text("reporting_curency: USD\n")
+    monkeypatch.setattr(paths, "DEPLOYMENT_FILE", tmp_path / "salesdw.yml")
+    deployment.settings.cache_clear()
+    try:
+        with pytest.raises(deployment.DeploymentError, match="unknown key.* reporting_curency"):
+            deployment.settings()
+    finally:
+        deployment.settings.cache_clear()

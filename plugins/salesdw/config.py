@@ -1,4 +1,13 @@
-"""The declarative feed config (sources.yml): sources, entities, keys, cursors, columns, contracts."""
+"""The declarative feed config: the record contract (sources.yml: entities, keys, cursors, columns,
+types, references), and how this deployment's feeds arrive and map onto it.
+
+Without a deployment file (SALESDW_CONFIG, see deployment.py) every entity of the contract is
+configured as sources.yml delivers it (the demo's simulated sources). With one, the entities it
+lists are the ones this business has, each with its own delivery (api or files: drop folder, file
+name pattern, snapshot or changes) and its mapping from the export's own headers and values onto
+the contract's; the others are not extracted, and their raw tables stay empty (dbt builds what
+needs them empty; the gates do not ask for them).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from functools import cache
 
 import yaml
 
-from salesdw import paths, vocabulary
+from salesdw import deployment, paths, vocabulary
 
 ISO = "YYYY-MM-DD"
 # a declared date format: these fields in any order, with any separators between them
@@ -47,6 +56,19 @@ class Entity:
     currency: str | None = None
     references: tuple[tuple[str, str], ...] = ()  # (column, "source.entity")
     trim: bool = True  # strip spaces and tabs around headers and values
+    required: tuple[str, ...] = ()  # columns a record must fill (besides its key): dbt's not_null tests
+    # how this deployment's files arrive (extract/files.py) and map onto the contract (extract/mapping.py)
+    drop_dir: str | None = None  # the deployment's drop folder, else the connection's extra.path
+    file_pattern: str | None = None  # e.g. sales_pipeline.csv, opportunities_{YYYYMMDD}.csv
+    keep_files: bool = False  # the drop folder is read-only: copy, never move
+    snapshot: bool = False  # each delivery is the entity's full state: a key it lacks was deleted
+    mapping: tuple[tuple[str, str | None], ...] = ()  # (column, the export's header; None: not exported)
+    constants: tuple[tuple[str, str], ...] = ()  # (column, value; "{day}" is the batch day)
+    value_maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (column, (export value, ours))
+
+    @property
+    def mapped(self) -> bool:
+        return bool(self.mapping or self.constants or self.value_maps)
 
     @property
     def raw_table(self) -> str:
@@ -98,7 +120,8 @@ def _default() -> Plausible:
     return Plausible(date.fromisoformat(str(spec["not_before"])), int(spec["days_ahead"]))
 
 
-def _entity(source: str, src: dict, name: str, ent: dict) -> Entity:
+def _entity(source: str, src: dict, name: str, ent: dict, delivered: dict | None = None) -> Entity:
+    """The contract's entity; `delivered`, a deployment's entry for it, says how it arrives and maps."""
     label = f"{paths.SOURCES_FILE}: {source}.{name}"
     types, sizes = [], []
     for column, declared in ent.get("types", {}).items():
@@ -130,7 +153,11 @@ def _entity(source: str, src: dict, name: str, ent: dict) -> Entity:
         )
         for c in dated
     )
-    return Entity(
+    required = tuple(ent.get("required", ()))
+    unknown = [c for c in required if c not in ent["columns"]]
+    if unknown:
+        raise ConfigError(f"{label}: required column(s) {', '.join(unknown)} not among its columns")
+    entity = Entity(
         source=source,
         name=name,
         connection_id=src["connection_id"],
@@ -147,17 +174,103 @@ def _entity(source: str, src: dict, name: str, ent: dict) -> Entity:
         currency=ent.get("currency"),
         references=tuple(ent.get("references", {}).items()),
         trim=bool(src.get("trim", True)),
+        required=required,
+    )
+    return entity if delivered is None else _delivered(entity, delivered)
+
+
+SOURCE_KEYS = {"delivery", "format", "connection_id", "drop_folder", "keep_files", "trim", "date_format", "entities"}
+ENTITY_KEYS = {"file", "snapshot", "columns", "constants", "values", "date_formats"}
+
+
+def _delivered(entity: Entity, where: dict) -> Entity:
+    """The contract's entity as a deployment delivers it: `where` merges its source's keys and its own."""
+    label = f"{deployment.label()}: {entity.source}.{entity.name}"
+    columns = {str(k): (None if v is None else str(v)) for k, v in (where.get("columns") or {}).items()}
+    constants = {str(k): str(v) for k, v in (where.get("constants") or {}).items()}
+    values = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in (where.get("values") or {}).items()}
+    for key, named in (("columns", columns), ("constants", constants), ("values", values)):
+        unknown = [c for c in named if c not in entity.columns]
+        if unknown:
+            raise ConfigError(
+                f"{label}: {key} names {', '.join(unknown)}, not a column of the contract;"
+                f" expected some of {', '.join(entity.columns)}"
+            )
+    both = set(columns) & set(constants)
+    if both:
+        raise ConfigError(f"{label}: {', '.join(sorted(both))} both mapped (columns) and constant (constants)")
+    if entity.primary_key in constants or columns.get(entity.primary_key, entity.primary_key) is None:
+        raise ConfigError(f"{label}: the key {entity.primary_key} must come from the export (columns)")
+    declared = dict(entity.date_formats) | {
+        c: where["date_format"] for c, t in entity.types if t == "date" and "date_format" in where
+    }
+    declared |= where.get("date_formats") or {}
+    for fmt in declared.values():
+        date_pattern(fmt)
+    drop = where.get("drop_folder")
+    return replace(
+        entity,
+        connection_id=where.get("connection_id", entity.connection_id),
+        delivery=where.get("delivery", entity.delivery),
+        format=where.get("format", entity.format),
+        trim=bool(where.get("trim", entity.trim)),
+        date_formats=tuple((c, f) for c, f in declared.items() if f != ISO),
+        drop_dir=str(deployment.relative(drop)) if drop else None,
+        file_pattern=where.get("file"),
+        keep_files=bool(where.get("keep_files", False)),
+        snapshot=bool(where.get("snapshot", False)),
+        mapping=tuple(columns.items()),
+        constants=tuple(constants.items()),
+        value_maps=tuple((c, tuple(m.items())) for c, m in values.items()),
     )
 
 
 @cache
-def entities() -> tuple[Entity, ...]:
+def contract() -> tuple[Entity, ...]:
+    """Every entity of the record contract, as the demo delivers it: what raw and dbt's sources hold."""
     spec = _settings()
     return tuple(
         _entity(source, src, name, ent)
         for source, src in spec["sources"].items()
         for name, ent in src["entities"].items()
     )
+
+
+@cache
+def entities() -> tuple[Entity, ...]:
+    """The entities this deployment has, as it delivers them (the whole contract without a deployment file)."""
+    chosen = deployment.settings().get("sources")
+    if chosen is None:
+        return contract()
+    spec, found = _settings()["sources"], []
+    for source, given in chosen.items():
+        given = given or {}
+        if source not in spec:
+            raise ConfigError(
+                f"{deployment.label()}: source {source!r} is not in the contract; expected some of {', '.join(spec)}"
+            )
+        unknown = sorted(set(given) - SOURCE_KEYS)
+        if unknown:
+            raise ConfigError(f"{deployment.label()}: {source}: unknown key(s) {', '.join(unknown)}")
+        shared = {k: v for k, v in given.items() if k != "entities"}
+        for name, own in (given.get("entities") or {}).items():
+            if name not in spec[source]["entities"]:
+                raise ConfigError(
+                    f"{deployment.label()}: {source}.{name} is not in the contract; expected some of"
+                    f" {', '.join(spec[source]['entities'])}"
+                )
+            unknown = sorted(set(own or {}) - ENTITY_KEYS)
+            if unknown:
+                raise ConfigError(f"{deployment.label()}: {source}.{name}: unknown key(s) {', '.join(unknown)}")
+            found.append(_entity(source, spec[source], name, spec[source]["entities"][name], shared | (own or {})))
+    # a reference to an entity this deployment does not have cannot be checked: a ticket's account
+    # where there is no CRM feed is just a value
+    have = {f"{e.source}.{e.name}" for e in found}
+    return tuple(replace(e, references=tuple((c, t) for c, t in e.references if t in have)) for e in found)
+
+
+def configured(source: str, name: str) -> bool:
+    return any(e.source == source and e.name == name for e in entities())
 
 
 def currencies() -> tuple[str, ...]:
@@ -194,4 +307,7 @@ def entity(source: str, name: str) -> Entity:
     for e in entities():
         if e.source == source and e.name == name:
             return e
-    raise KeyError(f"no entity {source}.{name} in {paths.SOURCES_FILE}")
+    raise KeyError(f"no entity {source}.{name} configured in {deployment.label()}")
+
+
+deployment.export_environment()  # dbt, run from here or from a task, reads the same deployment

@@ -20,4 +20,8 @@ DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 DAGS_DIR = ROOT / "dags"
 GX_DIR = STATE_DIR / "gx"
 DATA_DOCS_DIR = STATE_DIR / "data_docs"
-SOURCES_FILE = PACKAGE_DIR / "sources.yml"
+SOURCES_FILE = PACKAGE_DIR / "sources.yml"  # the record contract, and the demo's deliveries
+# A deployment's own file (docs/bring-your-own-data.md): which feeds it has, how each arrives and maps
+# onto the contract, its vocabulary and reporting currency. Unset: the demo's simulated sources.
+DEPLOYMENT_FILE = Path(os.environ["SALESDW_CONFIG"]).resolve() if os.environ.get("SALESDW_CONFIG") else None
+VOCABULARY_DIR = DBT_PROJECT_DIR / "seeds"  # the demo's; a deployment names its own (config.vocabulary_dir)

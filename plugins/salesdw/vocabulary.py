@@ -1,4 +1,5 @@
-"""The business's own vocabulary, read from the dbt seeds an analyst edits (dbt_project/seeds/):
+"""The business's own vocabulary, read from the dbt seeds an analyst edits (dbt_project/seeds/, or
+the folder a deployment names: deployment.vocabulary_dir):
 pipeline stages with their order, outcome and win probability, and the accepted currencies
 (product_lines.csv has no reader in Python: only dbt's tests use it).
 dbt reads the same files as tables (ref('opportunity_stages'), ...); Python reads them here, so no
@@ -11,9 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from salesdw import paths
+from salesdw import deployment
 
-SEEDS = paths.DBT_PROJECT_DIR / "seeds"
 OUTCOMES = ("open", "won", "lost")
 
 
@@ -30,7 +30,9 @@ class Stage:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    path: Path = SEEDS / f"{name}.csv"
+    path: Path = deployment.vocabulary_dir() / f"{name}.csv"
+    if not path.is_file():
+        raise VocabularyError(f"{path}: no such file; the vocabulary folder holds {name}.csv (see dbt_project/seeds/)")
     with path.open(newline="", encoding="utf-8") as file:
         return [{key: (value or "").strip() for key, value in row.items()} for row in csv.DictReader(file)]
 
@@ -41,7 +43,8 @@ def stages() -> tuple[Stage, ...]:
     for line, row in enumerate(_rows("opportunity_stages"), start=2):
         if row["outcome"] not in OUTCOMES:
             raise VocabularyError(
-                f"seeds/opportunity_stages.csv line {line}: outcome {row['outcome']!r}, expected one of {OUTCOMES}"
+                f"{deployment.vocabulary_dir() / 'opportunity_stages.csv'} line {line}: outcome {row['outcome']!r},"
+                f" expected one of {OUTCOMES}"
             )
         order = int(row["stage_order"]) if row["stage_order"] else None
         found.append(Stage(row["stage"], order, row["outcome"], float(row["win_probability"] or 0)))

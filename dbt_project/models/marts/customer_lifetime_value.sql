@@ -16,7 +16,8 @@ with
 
 customers as (
 
-    select * from {{ ref('dim_customer') }} where is_current
+    -- a customer's value needs a customer: the unknown account's deals are not one
+    select * from {{ ref('dim_customer') }} where is_current and customer_id <> {{ unknown_account_id() }}
 
 ),
 

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from salesdw import paths
 from salesdw.config import Entity
+from salesdw.errors import RefusedDeliveryError
 from salesdw.extract import deliveries
 from salesdw.extract.landing import MissingFeedError
+from salesdw.extract.mapping import remap
 from salesdw.extract.transcode import EMPTY_MARKER, DropFolderError, to_csv
 
 __all__ = ["DropFolderError", "FileExtractResult", "extract_files", "settle_load"]
@@ -50,10 +52,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def drop_folder(entity: Entity, drop_dir: Path) -> Path:
+    """The deployment's own folder for the entity, else `<drop_dir>/<source>`."""
+    return Path(entity.drop_dir) if entity.drop_dir else drop_dir / entity.source
+
+
+def _export_name(entity: Entity, day: date) -> str:
+    pattern = entity.file_pattern or f"{entity.name}_{{YYYYMMDD}}"
+    return pattern.replace("{YYYYMMDD}", f"{day:%Y%m%d}").replace("{YYYY-MM-DD}", day.isoformat())
+
+
+def expected_names(entity: Entity, day: date) -> str:
+    """The file names the entity's export may have on `day`, as messages say them."""
+    name = _export_name(entity, day)
+    return name if Path(name).suffix.lower() in SUFFIXES else f"{name}.csv, .xlsx or {EMPTY_MARKER}"
+
+
 def drop_files(entity: Entity, day: date, drop_dir: Path) -> list[Path]:
-    folder = drop_dir / entity.source
-    stem = f"{entity.name}_{day:%Y%m%d}"
-    return sorted(p for p in folder.glob(f"{stem}.*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    """The entity's exports for `day`: `<entity>_<YYYYMMDD>.csv|.xlsx|.empty`, or the deployment's
+    `file` pattern (a fixed name such as sales_pipeline.csv, or one with {YYYYMMDD} or {YYYY-MM-DD},
+    which may name a subfolder: opportunities/{YYYYMMDD}.csv)."""
+    folder, name = drop_folder(entity, drop_dir), _export_name(entity, day)
+    if Path(name).suffix.lower() in SUFFIXES:
+        candidates = [folder / name, (folder / name).with_suffix(EMPTY_MARKER)]
+    else:
+        candidates = list(folder.glob(f"{name}.*"))
+    return sorted(p for p in set(candidates) if p.suffix.lower() in SUFFIXES and p.is_file())
 
 
 def day_file(entity: Entity, day: date, landing: Path | None = None) -> Path:
@@ -82,7 +106,7 @@ def extract_files(
     found = [delivered] if delivered else drop_files(entity, day, drop_dir)
     if len(found) > 1:
         raise DropFolderError(
-            f"{entity.source}.{entity.name}: {len(found)} exports for {day} in {drop_dir / entity.source}: "
+            f"{entity.source}.{entity.name}: {len(found)} exports for {day} in {drop_folder(entity, drop_dir)}: "
             + ", ".join(p.name for p in found)
             + "; expected one (remove the wrong one and rerun)"
         )
@@ -100,8 +124,8 @@ def extract_files(
             archived = archive_dir / entity.source / day.isoformat() / f"{number}-{src.name}"
             archived.parent.mkdir(parents=True, exist_ok=True)
             # archived first, so whatever is decided next, the delivered bytes are kept
-            if delivered:
-                shutil.copy2(src, archived)  # the operator's own file stays where it is
+            if delivered or entity.keep_files:
+                shutil.copy2(src, archived)  # the operator's own file, or a read-only folder's, stays
             else:
                 shutil.move(src, archived)
             facts = {
@@ -123,8 +147,13 @@ def extract_files(
             part = incoming.with_suffix(".csv.part")
             try:
                 encoding = to_csv(entity, archived, part)
-            except DropFolderError as exc:
+                if entity.mapped:  # the deployment's columns and values onto the contract's
+                    shaped = part.with_suffix(".mapped")
+                    remap(entity, part, shaped, day, str(src))
+                    shaped.replace(part)
+            except RefusedDeliveryError as exc:
                 part.unlink(missing_ok=True)
+                part.with_suffix(".mapped").unlink(missing_ok=True)
                 refused = str(exc).replace(str(archived), str(src))  # name the file as delivered
                 deliveries.record(conn, entity, day, number, outcome="refused", error=refused, **facts)
             else:
@@ -167,8 +196,8 @@ def _nothing_new(conn, entity: Entity, day: date, target: Path, drop_dir: Path) 
     if target.is_file():
         return FileExtractResult(entity.name, str(target), "reused", [], note=f"nothing new delivered for {day}")
     raise MissingFeedError(
-        f"source {entity.source!r}: no export for {entity.name} on {day} in {drop_dir / entity.source} "
-        f"(expected {entity.name}_{day:%Y%m%d}.csv, .xlsx or {EMPTY_MARKER}) and nothing landed for that day yet"
+        f"source {entity.source!r}: no export for {entity.name} on {day} in {drop_folder(entity, drop_dir)} "
+        f"(expected {expected_names(entity, day)}) and nothing landed for that day yet"
     )
 
 

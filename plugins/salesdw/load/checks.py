@@ -22,7 +22,7 @@ from salesdw.config import ISO, Entity, date_pattern
 # The rule a rejected row broke (raw._rejected.rule); the loader and references.py add the rest.
 BLANK = "blank"  # every field empty: an empty line, not a record (counted, not rejected)
 MISSING_KEY, DATE_FORMAT, WRONG_TYPE, OUT_OF_RANGE = "missing_key", "date_format", "wrong_type", "out_of_range"
-NEGATIVE_AMOUNT, UNKNOWN_CURRENCY = "negative_amount", "unknown_currency"
+NEGATIVE_AMOUNT, UNKNOWN_CURRENCY, MISSING_VALUE = "negative_amount", "unknown_currency", "missing_value"
 DUPLICATE_KEY, MALFORMED, NUL_BYTE, ORPHAN_REFERENCE = "duplicate_key", "malformed", "nul_byte", "orphan_reference"
 SEPARATOR = "|"  # between a rule's kind and its reason in reject_reason's text
 
@@ -170,6 +170,15 @@ def _rules(entity: Entity, day: date, *, typed: bool) -> list[Rule]:
     rules.append(
         Rule(MISSING_KEY, sql.SQL("{} is null").format(pk), sql.Literal(f"missing primary key {entity.primary_key}"))
     )
+    # what staging's not_null tests demand, refused here, so an accepted record cannot fail them later
+    for column in entity.required:
+        rules.append(
+            Rule(
+                MISSING_VALUE,
+                sql.SQL("{} is null").format(sql.Identifier(column)),
+                sql.Literal(f"{column}: empty (expected a value: sources.yml `required`)"),
+            )
+        )
     for column, type_name in entity.types:
         if type_name in ("date", "timestamptz"):
             rules += _date_rules(entity, day, column, type_name, typed=typed)

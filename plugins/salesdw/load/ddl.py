@@ -118,11 +118,12 @@ def ensure_raw_table(conn: Connection, entity: Entity) -> None:
 
 def ensure_all_raw_tables(conn: Connection) -> None:
     """Every raw table sources.yml declares (with the APIs' deleted-records tables), even before a
-    feed first delivers it, so dbt's sources always resolve."""
+    feed first delivers it, and whether or not this deployment has the feed, so dbt's sources always
+    resolve (a feed the deployment does not have builds its models empty)."""
     from salesdw import config
 
     ensure_base(conn)
-    for entity in config.entities():
+    for entity in config.contract():
         ensure_raw_table(conn, entity)
         if entity.delivery == "api":
             ensure_raw_table(conn, entity.deletions())

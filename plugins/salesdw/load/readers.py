@@ -41,7 +41,8 @@ def _text(value, trim: bool) -> str | None:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     text = str(value)
-    return (text.strip(PADDING) or None) if trim and isinstance(value, str) else text
+    # an empty string is no value, as an empty CSV field is: one rule for every format
+    return (text.strip(PADDING) if trim and isinstance(value, str) else text) or None
 
 
 def _nul(entity: Entity, columns, values) -> tuple[str, str] | None:
@@ -97,7 +98,7 @@ def read_jsonl(entity: Entity, path: Path, origin: str | None = None) -> Iterato
                 yield record_origin, record_line, values, None, None
 
 
-class _Lines:
+class Lines:
     """A text file's lines for csv.reader, noting where a double quote was left open.
 
     Quotes pair up in CSV (a quoted field's two, and "" for a quote inside it), so an odd count
@@ -115,7 +116,7 @@ class _Lines:
             yield text
 
 
-def _unclosed(entity: Entity, where: str, line: int, detail: str) -> FeedFormatError:
+def unclosed_quote(entity: Entity, where: str, line: int, detail: str) -> FeedFormatError:
     return FeedFormatError(
         f"{entity.source}.{entity.name}: {where} line {line}: a quoted field opened on this line is never closed"
         f" ({detail}); expected a closing double quote before the end of the record. Nothing of the file was"
@@ -126,7 +127,7 @@ def _unclosed(entity: Entity, where: str, line: int, detail: str) -> FeedFormatE
 def read_csv(entity: Entity, path: Path, origin: str | None = None) -> Iterator[Record]:
     where = origin or str(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        lines = _Lines(handle)
+        lines = Lines(handle)
         reader = csv.reader(lines)
         header = None
         for names in reader:
@@ -170,9 +171,9 @@ def read_csv(entity: Entity, path: Path, origin: str | None = None) -> Iterator[
                         yield where, line, values, None, None
                 line = reader.line_num + 1
         except csv.Error as exc:  # a field past the size limit: a quote that swallowed the lines after it
-            raise _unclosed(entity, where, line, f"{exc}") from None
+            raise unclosed_quote(entity, where, line, f"{exc}") from None
         if lines.opened is not None:
-            raise _unclosed(
+            raise unclosed_quote(
                 entity, where, lines.opened, f"the file ends inside it, {lines.line - lines.opened} lines on"
             )
 

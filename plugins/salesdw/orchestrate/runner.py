@@ -59,8 +59,11 @@ API_CONNECTIONS = ("AIRFLOW_CONN_CRM_API", "AIRFLOW_CONN_SERVICE_DESK_API")
 
 @contextmanager
 def simulated_sources(env: dict[str, str], echo=print):
-    """Serve the simulated CRM and service-desk APIs for the run, unless connections are given."""
-    if any(name in env for name in API_CONNECTIONS):
+    """Serve the simulated CRM and service-desk APIs for the run, unless connections are given or
+    the deployment takes no feed by API."""
+    from salesdw import config
+
+    if any(name in env for name in API_CONNECTIONS) or not any(e.delivery == "api" for e in config.entities()):
         yield
         return
     from salesdw.simulate.server import start_in_thread

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import psycopg
 
-from salesdw import paths
+from salesdw import deployment, paths
 from salesdw.publish.publications import mart_row_counts
 
 HEADLINES = {
-    "bookings (CNY, all time)": "select sum(bookings_amount) from marts.target_attainment",
-    "cash collected (CNY)": "select sum(cash_collected) from marts.customer_lifetime_value",
+    "bookings ({currency}, all time)": "select sum(bookings_amount) from marts.target_attainment",
+    "cash collected ({currency})": "select sum(cash_collected) from marts.customer_lifetime_value",
     "attainment, latest month to date": """
         select sum(bookings_amount) / nullif(sum(target_amount), 0) from marts.target_attainment
         where month = (select max(month) from marts.target_attainment where target_amount > 0)""",
@@ -20,7 +20,7 @@ HEADLINES = {
         select sum(advanced_count)::numeric / nullif(sum(entered_count), 0) from marts.sales_funnel
         where stage_order = 1""",
     "customers with orders": "select count(*) from marts.customer_lifetime_value where order_count > 0",
-    "receivables 90+ days overdue, latest month (CNY)": """
+    "receivables 90+ days overdue, latest month ({currency})": """
         select sum(overdue_90_plus) from marts.collections
         where month = (select max(month) from marts.collections)""",
     "collection rate, last 12 months": """
@@ -32,7 +32,11 @@ HEADLINES = {
           and entered_month > (select max(entered_month) from marts.sales_funnel) - interval '12 months'""",
     "service contract renewal rate": """
         select sum(contracts_renewed)::numeric / nullif(sum(contracts_ending), 0) from marts.customer_service""",
-    "predicted margin, next 12 months (CNY)": "select sum(predicted_margin) from marts.customer_lifetime_value",
+    "predicted margin, next 12 months ({currency})": "select sum(predicted_margin) from marts.customer_lifetime_value",
+    "deals without an account (under the unknown account)": """
+        select count(*) from marts.fct_opportunities where account_id = '(unknown)'""",
+    "won deals without an amount (left out of bookings)": """
+        select count(*) from marts.fct_opportunities where is_won and amount is null""",
     "NPS, all surveys": """
         select 100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(promoters + passives + detractors), 0)
         from marts.customer_service""",
@@ -61,7 +65,10 @@ FRESHNESS = """
 def summary(url: str) -> dict:
     with psycopg.connect(url) as conn:
         counts = mart_row_counts(conn)
-        headlines = {name: conn.execute(query).fetchone()[0] for name, query in HEADLINES.items()}
+        currency = deployment.reporting_currency()
+        headlines = {
+            name.format(currency=currency): conn.execute(query).fetchone()[0] for name, query in HEADLINES.items()
+        }
         batches = conn.execute(
             "select count(*), sum(rows_read), sum(rows_loaded), sum(rows_rejected),"
             " count(*) filter (where rows_read <> rows_loaded + rows_rejected)"

@@ -12,7 +12,8 @@ with
 
 customers as (
 
-    select * from {{ ref('dim_customer') }}
+    -- a customer's value needs a customer: the unknown account's deals are not one
+    select * from {{ ref('dim_customer') }} where customer_id <> {{ unknown_account_id() }}
 
 ),
 

@@ -2,7 +2,8 @@
 -- calendar (dim_date's last day, so future-dated amounts such as targets find the latest rate):
 -- the rate published for the day, or else the last one published before it (weekends,
 -- holidays, a late feed), expressed in units of the reporting currency (var
--- reporting_currency) per unit of the currency. CNY is 1 by definition (the feed's base).
+-- reporting_currency) per unit of the currency. CNY is 1 by definition (the feed's base), and
+-- so is the reporting currency to itself when the feed has no rate for it.
 {{ config(materialized='table') }}
 
 with
@@ -144,6 +145,30 @@ final as (
         on carried_forward.rate_date = reporting.rate_date
 
     where carried_forward.rate_to_cny is not null
+
+    union all
+
+    -- the reporting currency when the feed publishes no rate for it (a deployment without an FX
+    -- feed, its amounts all in the reporting currency): 1 per unit on every day of the calendar
+    select
+        cast('{{ reporting_currency() }}' as text) as currency,
+        cast(day_series.rate_date as date) as rate_date,
+        cast(day_series.rate_date as date) as published_on,
+        false as is_carried_forward,
+        cast(null as numeric(18, 6)) as rate_to_cny,
+        cast('{{ reporting_currency() }}' as text) as reporting_currency,
+        cast(1 as numeric(24, 12)) as rate_to_reporting,
+        cast(null as timestamptz) as _loaded_at
+
+    from generate_series(
+        {{ calendar_first_day() }}, {{ calendar_last_day() }}, interval '1 day'
+    ) as day_series (rate_date)
+
+    where
+        '{{ reporting_currency() }}' <> 'CNY'
+        and not exists (
+            select 1 from published where published.currency = '{{ reporting_currency() }}'
+        )
 
 )
 

@@ -1,6 +1,7 @@
 -- Customers (CRM accounts) with history (SCD2): one row per version of an account as the CRM
 -- recorded it, valid from its updated_at until the next version's. Built from every version
--- raw keeps (see stg_crm__account_versions for why not a snapshot).
+-- raw keeps (see stg_crm__account_versions for why not a snapshot), and the unknown member
+-- (macro unknown_account_id) for the deals without an account.
 with
 
 account_versions as (
@@ -34,6 +35,25 @@ final as (
         cast(_loaded_at as timestamptz) as _loaded_at
 
     from versioned
+
+    union all
+
+    -- the unknown member: the deals the CRM gives no account count under it
+    select
+        md5({{ unknown_account_id() }}) as customer_key,
+        {{ unknown_account_id() }} as customer_id,
+        cast('Unknown account' as text) as customer_name,
+        cast(null as text) as industry,
+        cast(null as text) as region,
+        cast(null as text) as segment,
+        cast(null as text) as acquisition_channel,
+        cast(null as text) as owner_rep_id,
+        cast(null as timestamptz) as created_at,
+        cast('1900-01-01 00:00:00+00' as timestamptz) as valid_from,
+        cast(null as timestamptz) as valid_to,
+        true as is_current,
+        cast(null as timestamptz) as updated_at,
+        cast(null as timestamptz) as _loaded_at
 
 )
 

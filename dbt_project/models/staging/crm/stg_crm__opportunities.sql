@@ -23,7 +23,8 @@ renamed as (
     select
         -- ids
         opportunity_id,
-        account_id,
+        -- a deal without an account is a real deal: it counts under the unknown account
+        coalesce(account_id, {{ unknown_account_id() }}) as account_id,
         owner_rep_id,
 
         -- attributes
@@ -38,6 +39,8 @@ renamed as (
         -- amounts (original currency; see var reporting_currency)
         cast(amount as numeric(18, 2)) as amount,
         upper(currency) as currency,
+        -- a won deal the CRM gives no value: won in the counts, out of every amount (never a 0)
+        coalesce(stages.outcome = 'won', false) and amount is null as is_won_without_amount,
 
         -- dates and timestamps
         cast(created_at as timestamptz) as created_at,

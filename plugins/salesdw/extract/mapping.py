@@ -1,0 +1,80 @@
+"""A delivered export in the contract's shape: the deployment's column and value mappings.
+
+A deployment maps each contract column from the export's own header (`columns`: contract column ->
+header, `~` for one the export does not have, which stays empty), fills others with `constants`
+("{day}" is the batch day, e.g. a snapshot's updated_at) and translates values (`values`: column ->
+{export value: ours}, e.g. a stage or a misspelt product). The landed file is rewritten once, here,
+so the loader, the gates and a rerun of the day read the contract's columns; the record on each line
+stays on that line (a quoted field spanning lines is written back spanning as many), so the lines
+the loader reports are the delivered file's. A record with the wrong number of fields is written
+back as delivered, for the loader to reject as malformed.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from salesdw.config import Entity
+from salesdw.errors import RefusedDeliveryError
+from salesdw.load.readers import PADDING, Lines, unclosed_quote
+
+
+class MappingError(RefusedDeliveryError):
+    """The export lacks a column the deployment maps from."""
+
+
+def remap(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> None:
+    """Write `src` (the landed UTF-8 CSV) to `dst` with the contract's columns, in its order."""
+    mapping, constants = dict(entity.mapping), dict(entity.constants)
+    values = {c: dict(m) for c, m in entity.value_maps}
+    fixed = {c: v.replace("{day}", day.isoformat()) for c, v in constants.items()}
+    with src.open(encoding="utf-8", newline="") as inp, dst.open("w", encoding="utf-8", newline="") as out:
+        lines = Lines(inp)
+        reader, writer = csv.reader(lines), csv.writer(out, lineterminator="\n")
+        header = None
+        for names in reader:
+            if any(n.strip() for n in names):
+                header = [n.strip(PADDING) for n in names] if entity.trim else names
+                break
+            out.write("\n")  # a blank line above the header keeps the lines below it where they were
+        writer.writerow(entity.columns)
+        if header is None:
+            return
+        sources = {c: mapping.get(c, c) for c in entity.columns if c not in fixed}
+        missing = [f"{name!r} (for {c})" for c, name in sources.items() if name is not None and name not in header]
+        if missing:
+            raise MappingError(
+                f"{entity.source}.{entity.name}: {origin} line {reader.line_num}: header lacks column(s) "
+                f"{', '.join(missing)} that the deployment maps from; got {', '.join(header)}"
+                " (map the column to its header in `columns`, or to ~ when the export does not have it)"
+            )
+        positions = {c: (None if name is None else header.index(name)) for c, name in sources.items()}
+        line = reader.line_num + 1
+        try:
+            for fields in reader:
+                if not any(f.strip(PADDING) for f in fields):
+                    out.write("\n" * (reader.line_num - line + 1))
+                elif len(fields) != len(header):
+                    # as delivered; padded when its count happens to be the contract's, so it stays malformed
+                    writer.writerow(fields + ([""] if len(fields) == len(entity.columns) else []))
+                else:
+                    writer.writerow([_value(c, fields, positions, fixed, values, entity.trim) for c in entity.columns])
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise unclosed_quote(entity, origin, line, str(exc)) from None
+        if lines.opened is not None:
+            raise unclosed_quote(
+                entity, origin, lines.opened, f"the file ends inside it, {lines.line - lines.opened} lines on"
+            )
+
+
+def _value(column: str, fields: list[str], positions: dict, fixed: dict, values: dict, trim: bool) -> str:
+    if column in fixed:
+        return fixed[column]
+    position = positions[column]
+    if position is None:
+        return ""
+    value = fields[position].strip(PADDING) if trim else fields[position]
+    return values.get(column, {}).get(value, value)

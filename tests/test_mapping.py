@@ -1,0 +1,144 @@
+"""A deployment's own exports onto the contract, by configuration (config.py, extract/mapping.py)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+from salesdw import config, deployment, paths
+from salesdw.extract.mapping import MappingError, remap
+from salesdw.load.readers import FeedFormatError
+
+DAY = date(2017, 12, 31)
+
+
+@pytest.fixture
+def deployed(tmp_path, monkeypatch):
+    """Write a deployment file; returns a function giving its configured entities."""
+
+    def write(text: str):
+        (tmp_path / "salesdw.yml").write_text(text)
+        monkeypatch.setattr(paths, "DEPLOYMENT_FILE", tmp_path / "salesdw.yml")
+        deployment.settings.cache_clear()
+        config.entities.cache_clear()
+        return config.entities()
+
+    yield write
+    deployment.settings.cache_clear()
+    config.entities.cache_clear()
+
+
+OPPORTUNITIES = """
+sources:
+  crm:
+    delivery: files
+    format: csv
+    drop_folder: exports
+    keep_files: true
+    entities:
+      reps: {file: team.csv, columns: {rep_id: agent}}
+      opportunities:
+        file: deals_{YYYYMMDD}.csv
+        snapshot: true
+        columns:
+          opportunity_id: 商机编号
+          owner_rep_id: agent
+          amount: value
+          stage: deal_stage
+          account_id: account
+          product_line: product
+          lead_source: ~
+          created_at: engaged
+          expected_close_date: ~
+          closed_at: ~
+        constants: {currency: USD, updated_at: "{day}"}
+        values: {stage: {Won: won, Lost: lost}, product_line: {GTXPro: GTX Pro}}
+"""
+
+
+def test_a_deployment_configures_only_what_it_lists(deployed, tmp_path):
+    found = deployed(OPPORTUNITIES)
+    assert [(e.source, e.name) for e in found] == [("crm", "reps"), ("crm", "opportunities")]
+    deals = config.entity("crm", "opportunities")
+    assert (deals.delivery, deals.drop_dir) == ("files", str(tmp_path / "exports"))
+    assert deals.file_pattern == "deals_{YYYYMMDD}.csv"
+    assert deals.snapshot and deals.keep_files and deals.mapped
+    # a reference to an entity the deployment does not have is not checked
+    assert dict(deals.references) == {"owner_rep_id": "crm.reps"}
+    # the contract is whole: its raw tables exist whatever the deployment has
+    assert len(config.contract()) == 14
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (OPPORTUNITIES.replace("lead_source: ~", "lead_sauce: ~"), "columns names lead_sauce, not a column"),
+        (OPPORTUNITIES.replace("crm:", "cmr:"), "source 'cmr' is not in the contract"),
+        (OPPORTUNITIES.replace("snapshot: true", "snapshots: true"), "unknown key.*snapshots"),
+        (OPPORTUNITIES.replace("opportunity_id: 商机编号", "opportunity_id: ~"), "the key opportunity_id must come"),
+    ],
+)
+def test_a_config_mistake_is_named_with_the_file_and_entity(deployed, text, message):
+    with pytest.raises(config.ConfigError, match=message):
+        deployed(text)
+
+
+def _write(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    return path
+
+
+HEADER = ["商机编号", "agent", "product", "account", "deal_stage", "engaged", "value"]
+
+
+def test_columns_constants_and_values_map_onto_the_contract_line_for_line(deployed, tmp_path):
+    deployed(OPPORTUNITIES)
+    deals = config.entity("crm", "opportunities")
+    src = _write(
+        tmp_path / "in.csv",
+        [
+            HEADER,
+            ["O1", "Moses Frase", "GTXPro", "Cancity", "Won", "2016-10-20", "1054"],
+            [],  # a blank line: the records below keep their delivered line numbers
+            ["O2", "Ann", " GTX Basic ", "", "Lost", "2016-10-25", "0"],
+            ["O3", "Ann", "MG Special"],  # malformed: written back for the loader to reject
+        ],
+    )
+    remap(deals, src, tmp_path / "out.csv", DAY, "exports/deals_20171231.csv")
+    lines = (tmp_path / "out.csv").read_text(encoding="utf-8").split("\n")
+    assert lines[0].split(",") == list(deals.columns)
+    rows = {i: dict(zip(deals.columns, r)) for i, r in enumerate(csv.reader(lines[1:-1]), start=1)}
+    first = rows[1]
+    assert (first["opportunity_id"], first["owner_rep_id"], first["product_line"], first["stage"]) == (
+        "O1",
+        "Moses Frase",
+        "GTX Pro",
+        "won",
+    )
+    assert (first["amount"], first["currency"], first["updated_at"], first["lead_source"]) == (
+        "1054",
+        "USD",
+        "2017-12-31",
+        "",
+    )
+    assert lines[2] == ""  # the blank line stays a blank line
+    assert rows[3]["product_line"] == "GTX Basic" and rows[3]["account_id"] == ""
+    assert next(csv.reader([lines[4]])) == ["O3", "Ann", "MG Special"]
+
+
+def test_a_header_the_mapping_needs_is_named_when_missing(deployed, tmp_path):
+    deployed(OPPORTUNITIES)
+    src = _write(tmp_path / "in.csv", [[h for h in HEADER if h != "deal_stage"], ["O1"]])
+    with pytest.raises(MappingError, match=r"deals\.csv line 1: header lacks column\(s\) 'deal_stage' \(for stage\)"):
+        remap(config.entity("crm", "opportunities"), src, tmp_path / "out.csv", DAY, "deals.csv")
+
+
+def test_an_unclosed_quote_is_refused_not_swallowed(deployed, tmp_path):
+    deployed(OPPORTUNITIES)
+    src = tmp_path / "in.csv"
+    src.write_text(",".join(HEADER) + '\nO1,Ann,"GTX Pro,Cancity,Won,2016-10-20,1\nO2,Ann,MG,x,Won,2016-10-20,2\n')
+    with pytest.raises(FeedFormatError, match="line 2: a quoted field opened on this line is never closed"):
+        remap(config.entity("crm", "opportunities"), src, tmp_path / "out.csv", DAY, "deals.csv")
