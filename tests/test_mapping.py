@@ -142,3 +142,37 @@ def test_an_unclosed_quote_is_refused_not_swallowed(deployed, tmp_path):
     src.write_text(",".join(HEADER) + '\nO1,Ann,"GTX Pro,Cancity,Won,2016-10-20,1\nO2,Ann,MG,x,Won,2016-10-20,2\n')
     with pytest.raises(FeedFormatError, match="line 2: a quoted field opened on this line is never closed"):
         remap(config.entity("crm", "opportunities"), src, tmp_path / "out.csv", DAY, "deals.csv")
+
+
+def test_check_source_lists_what_does_not_fit_before_any_run(deployed, tmp_path, capsys):
+    from salesdw.cli import main
+
+    deployed(OPPORTUNITIES.replace("Won: won, Lost: lost", "Won: closed_won, Lost: closed_lost"))
+    good = ["O1", "Ann", "software", "Cancity", "Won", "2016-10-20", "1054"]
+    sample = _write(
+        tmp_path / "deals.csv",
+        [
+            HEADER,
+            good,
+            ["O2", "Ann", "Software", "Cancity", "Negotiating", "2016-10-21", "10"],  # a stage nobody mapped
+            ["O3", "", "hardware", "Cancity", "Lost", "21.10.2016", "-5"],  # no owner, a dotted date, negative
+            ["O4", "Ann", "GTXPro", "", "Won", "2016-10-22", "abc"],
+        ],
+    )
+    assert main(["check-source", "crm", "opportunities", "--file", str(sample), "--date", "2017-12-31"]) == 1
+    out = capsys.readouterr().out
+    assert "4 records" in out
+    for finding in (
+        "stage: 'Negotiating' not in the vocabulary (opportunity_stages.csv)",
+        "owner_rep_id: empty (the contract requires a value) (1 record(s), first at line 4)",
+        "created_at: '21.10.2016' not an ISO 8601 timestamp",
+        "amount: '-5' negative",
+        "amount: 'abc' not a valid numeric (1 record(s), first at line 5)",
+        "product_line: 'GTX Pro' not in the vocabulary (product_lines.csv)",
+    ):
+        assert finding in out, out
+    assert "'software'" not in out and "'Software'" not in out  # staging compares lower-cased
+
+    _write(sample, [HEADER, good])
+    assert main(["check-source", "crm", "opportunities", "--file", str(sample), "--date", "2017-12-31"]) == 0
+    assert "fits (1 records)" in capsys.readouterr().out

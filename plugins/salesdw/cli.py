@@ -161,6 +161,42 @@ def cmd_land(args) -> int:
     return 0 if report["status"] in ("loaded", "unchanged") else 1
 
 
+def cmd_check_source(args) -> int:
+    """Hold sample exports against the deployment's config; 0 when every one fits."""
+    from salesdw import config
+    from salesdw.extract.files import drop_files, expected_names
+    from salesdw.extract.source_check import check_file
+
+    chosen = [e for e in config.entities() if (not args.source or e.source == args.source)]
+    chosen = [e for e in chosen if not args.entity or e.name == args.entity]
+    if not chosen:
+        print(f"salesdw check-source: no configured entity {args.source or ''} {args.entity or ''}", file=sys.stderr)
+        return 2
+    if args.file and len(chosen) != 1:
+        print("salesdw check-source: --file needs one SOURCE ENTITY", file=sys.stderr)
+        return 2
+    fits = True
+    for entity in chosen:
+        if args.file:
+            samples = [args.file]
+        elif entity.delivery == "files":
+            samples = drop_files(entity, args.date, paths.DROP_DIR)
+            if not samples:
+                print(f"{entity.source}.{entity.name}: no export for {args.date} ({expected_names(entity, args.date)})")
+                fits = False
+                continue
+        else:
+            print(
+                f"{entity.source}.{entity.name}: arrives by API; give a sample of its records with --file (JSON lines)"
+            )
+            continue
+        for sample in samples:
+            report = check_file(entity, sample, args.date)
+            print(report.text())
+            fits = fits and report.fits
+    return 0 if fits else 1
+
+
 def _land_text(report: dict) -> str:
     head = f"{report['source']}.{report['entity']} {report['date']}"
     if report["status"] in ("refused", "error"):
@@ -234,6 +270,22 @@ def cmd_airflow(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="salesdw", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser(
+        "check-source",
+        help="hold sample exports against the deployment's config before any run",
+        description=(
+            "Read a sample export (--file, or each configured entity's export for --date in its drop folder)"
+            " as a night would, through the deployment's mappings (SALESDW_CONFIG), and list what does not fit:"
+            " a missing header, an empty required column, a stage, product line or currency not in the"
+            " vocabulary, a date or number not in its declared format. Exit 1 when something does not fit."
+        ),
+    )
+    check.add_argument("source", nargs="?", help="a source (crm, finance, after_sales); default every one")
+    check.add_argument("entity", nargs="?", help="one of its entities; default every configured one")
+    check.add_argument("--file", type=Path, help="the sample export (CSV, XLSX, or JSON lines for an API entity)")
+    check.add_argument("--date", type=_date, default=date.today(), help="the day of the export (default today)")
+    check.set_defaults(func=cmd_check_source)
 
     db = sub.add_parser(
         "db",
