@@ -121,7 +121,7 @@ def sales_nightly():
             names = [e.name for e in config.entities_of(source)]
             extracted = extract.partial(source=source).expand(entity=names)
             tables = [e.raw_table for e in config.entities_of(source)]
-            tables += [e.deletions().raw_table for e in config.entities_of(source) if e.delivery == "api"]
+            tables += [e.deletions().raw_table for e in config.entities_of(source) if e.delivery == "api" or e.snapshot]
             outlets = [Asset(warehouse_asset_uri("raw", table)) for table in tables]
             return load.override(outlets=outlets).partial(source=source, feed_day=FEED_DAY).expand(extracted=extracted)
 

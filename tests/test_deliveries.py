@@ -292,6 +292,7 @@ def landing(fresh_db, tmp_path, monkeypatch):
     for name in ("DROP_DIR", "LANDING_DIR", "ARCHIVE_DIR"):
         monkeypatch.setattr(paths, name, tmp_path / name.lower())
     parents = {
+        "reps": [{"rep_id": "R1", "updated_at": "2026-01-01T00:00:00Z"}],
         "accounts": [
             {"account_id": f"A{i}", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
             for i in (1, 2, 3)
@@ -300,6 +301,9 @@ def landing(fresh_db, tmp_path, monkeypatch):
             {
                 "opportunity_id": f"O{i}",
                 "account_id": f"A{i}",
+                "owner_rep_id": "R1",
+                "product_line": "software",
+                "stage": "proposal",
                 "amount": "1.00",
                 "currency": "CNY",
                 "updated_at": "2026-01-01T00:00:00Z",

@@ -176,3 +176,54 @@ def test_check_source_lists_what_does_not_fit_before_any_run(deployed, tmp_path,
     _write(sample, [HEADER, good])
     assert main(["check-source", "crm", "opportunities", "--file", str(sample), "--date", "2017-12-31"]) == 0
     assert "fits (1 records)" in capsys.readouterr().out
+
+
+SNAPSHOT = """
+sources:
+  crm:
+    delivery: files
+    format: csv
+    drop_folder: exports
+    keep_files: true
+    entities:
+      accounts:
+        file: accounts.csv
+        snapshot: true
+        columns: {account_id: account, account_name: account, industry: sector, region: ~, segment: ~,
+                  owner_rep_id: ~, acquisition_channel: ~, created_at: ~}
+        constants: {updated_at: "{day}"}
+"""
+
+
+def _land(entity, day, url, landing, archive):
+    from salesdw.extract.files import extract_files
+    from salesdw.orchestrate.tasks import load
+
+    extracted = extract_files(entity, day, warehouse_url=url, landing=landing, archive_dir=archive)
+    return load(entity.source, {"source": entity.source, **extracted.__dict__}, day, url=url)
+
+
+def test_a_full_snapshot_yields_the_deletions_since_the_last_one(deployed, tmp_path, fresh_db):
+    """A read-only export folder, one file re-exported every day: what left it was deleted."""
+    import psycopg
+
+    deployed(SNAPSHOT)
+    accounts = config.entity("crm", "accounts")
+    exports, landing, archive = tmp_path / "exports", tmp_path / "landing", tmp_path / "archive"
+    exports.mkdir()
+    export = exports / "accounts.csv"
+    _write(export, [["account", "sector"], ["Acme", "retail"], ["Betatech", "medical"], ["Cancity", "retail"]])
+    first = _land(accounts, date(2017, 12, 30), fresh_db, landing, archive)
+    assert first[0]["rows_loaded"] == 3 and first[1]["rows_loaded"] == 0  # nothing before it: nothing deleted
+    assert export.is_file()  # keep_files: copied, never moved
+    _write(export, [["account", "sector"], ["Acme", "retail"], ["Cancity", "medical"]])
+    second = _land(accounts, date(2017, 12, 31), fresh_db, landing, archive)
+    assert [b["rows_loaded"] for b in second] == [2, 1]
+    with psycopg.connect(fresh_db) as conn:
+        rows = conn.execute("select account_id, deleted_at, _batch_date from raw.crm__accounts__deleted").fetchall()
+        assert rows == [("Betatech", "2017-12-31", date(2017, 12, 31))]
+    # re-running the day rewrites the same listing, nothing twice
+    again = _land(accounts, date(2017, 12, 31), fresh_db, landing, archive)
+    assert again[0]["status"] == "unchanged"
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("select count(*) from raw.crm__accounts__deleted").fetchone() == (1,)

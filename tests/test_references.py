@@ -25,15 +25,17 @@ def _reconciled(conn):
 def test_orphans_wait_in_quarantine_for_their_parent(tmp_path, fresh_db):
     accounts = '{"account_id": "A1", "owner_rep_id": null, "created_at": "2026-01-01T00:00:00Z"}\n'
     opportunities = (
-        '{"opportunity_id": "O1", "account_id": "A1", "amount": 10, "currency": "CNY"}\n'
-        '{"opportunity_id": "O2", "account_id": "A2", "amount": 20, "currency": "CNY"}\n'  # A2 comes a day later
+        '{"opportunity_id": "O1", "account_id": "A1", "amount": 10, "currency": "CNY", "owner_rep_id": "R1",'
+        ' "product_line": "software", "stage": "proposal"}\n'
+        '{"opportunity_id": "O2", "account_id": "A2", "amount": 20, "currency": "CNY", "owner_rep_id": "R1",'
+        ' "product_line": "software", "stage": "proposal"}\n'  # A2 comes a day later
     )
     invoices = (
         INVOICE_HEADER + "INV1,O1,A1,2026-01-01,2026-01-31,10.00,1.30,CNY,2026-01-01T00:00:00Z\n"
         "INV2,O1,A99999,2026-01-01,2026-01-31,10.00,1.30,CNY,2026-01-01T00:00:00Z\n"  # never exists
     )
     with psycopg.connect(fresh_db) as conn:
-        _load(conn, "crm", "reps", tmp_path / "r.jsonl", "", D1)
+        _load(conn, "crm", "reps", tmp_path / "r.jsonl", '{"rep_id": "R1"}\n', D1)
         _load(conn, "crm", "accounts", tmp_path / "a1.jsonl", accounts, D1)
         _load(conn, "crm", "opportunities", tmp_path / "o1.jsonl", opportunities, D1)
         _load(conn, "finance", "invoices", tmp_path / "i1.csv", invoices, D1)

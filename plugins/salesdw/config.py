@@ -95,6 +95,11 @@ class Entity:
             plausible=(("deleted_at", _default()),),
             non_negative=(),
             currency=None,
+            required=(),
+            snapshot=False,
+            mapping=(),
+            constants=(),
+            value_maps=(),
         )
 
 

@@ -60,8 +60,14 @@ def load(source: str, extracted: dict, day: date, *, url: str) -> list[dict]:
         settle_load(conn, entity, day, extracted, batch_id=result.batch_id)
         refresh_statistics(conn, entity)
         results = [asdict(result) | {"status": "loaded", "note": extracted.get("note", "")}]
-        if extracted.get("deleted_path"):
-            deleted = load_file(conn, entity.deletions(), Path(extracted["deleted_path"]), day)
+        deleted_path = extracted.get("deleted_path")
+        if entity.snapshot:  # a full snapshot: what the last one had and this one lacks was deleted
+            from salesdw.load.snapshots import write_deletions
+
+            deleted_path = str(Path(extracted["path"]).with_name(f"{entity.name}__deleted.jsonl"))
+            write_deletions(conn, entity, day, result.batch_id, Path(deleted_path))
+        if deleted_path:
+            deleted = load_file(conn, entity.deletions(), Path(deleted_path), day)
             refresh_statistics(conn, entity.deletions())
             results.append(asdict(deleted) | {"status": "loaded", "note": ""})
     return [r | {"batch_date": str(r["batch_date"])} for r in results]
