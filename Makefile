@@ -53,10 +53,11 @@ docs: install
 	$(BIN)/salesdw dbt docs generate
 	@echo "dbt docs: dbt_project/target/index.html (serve with: $(BIN)/salesdw dbt docs serve)"
 
-# Re-pin the whole tree after changing a top-level pin in pyproject.toml.
+# Re-pin the whole tree after changing a top-level pin in pyproject.toml (setuptools included: dlt needs a newer one
+# than a fresh venv has).
 lock: install
 	(echo "# Full pin of the environment (pip freeze). Regenerate with: make lock"; \
-	 $(BIN)/pip freeze --exclude-editable | grep -v '^salesdw') > requirements.lock
+	 $(BIN)/pip freeze --all --exclude-editable | grep -v '^salesdw\|^pip==') > requirements.lock
 
 stop:
 	-$(BIN)/salesdw db stop

@@ -112,6 +112,8 @@ def cmd_run(args) -> int:
     else:
         print("give --date YYYY-MM-DD or --start YYYY-MM-DD [--end YYYY-MM-DD]", file=sys.stderr)
         return 2
+    if args.refetch:
+        os.environ["SALESDW_REFETCH"] = "1"  # read by the extract tasks (extract/vendor_api.py)
     return 0 if run_dates(_url(), days) else 1
 
 
@@ -367,6 +369,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_date)
     run.add_argument("--start", type=_date)
     run.add_argument("--end", type=_date)
+    run.add_argument(
+        "--refetch",
+        action="store_true",
+        help="ask a vendor's API again for a day already landed (by default a rerun replays that day's extract:"
+        " the API holds only current versions)",
+    )
     run.set_defaults(func=cmd_run)
 
     land = sub.add_parser(

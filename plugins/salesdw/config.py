@@ -65,6 +65,8 @@ class Entity:
     mapping: tuple[tuple[str, str | None], ...] = ()  # (column, the export's header; None: not exported)
     constants: tuple[tuple[str, str], ...] = ()  # (column, value; "{day}" is the batch day)
     value_maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (column, (export value, ours))
+    api_profile: str | None = None  # a vendor's API (extract/vendors.yml): salesforce, hubspot, zoho, zendesk
+    api_object: str | None = None  # the vendor's object (Opportunity, deals, Deals, tickets)
 
     @property
     def mapped(self) -> bool:
@@ -184,14 +186,34 @@ def _entity(source: str, src: dict, name: str, ent: dict, delivered: dict | None
     return entity if delivered is None else _delivered(entity, delivered)
 
 
-SOURCE_KEYS = {"delivery", "format", "connection_id", "drop_folder", "keep_files", "trim", "date_format", "entities"}
-ENTITY_KEYS = {"file", "snapshot", "columns", "constants", "values", "date_formats"}
+SOURCE_KEYS = {
+    "delivery",
+    "format",
+    "connection_id",
+    "drop_folder",
+    "keep_files",
+    "trim",
+    "date_format",
+    "api",
+    "entities",
+}
+ENTITY_KEYS = {"file", "snapshot", "columns", "constants", "values", "date_formats", "object"}
 
 
 def _delivered(entity: Entity, where: dict) -> Entity:
     """The contract's entity as a deployment delivers it: `where` merges its source's keys and its own."""
     label = f"{deployment.label()}: {entity.source}.{entity.name}"
     columns = {str(k): (None if v is None else str(v)) for k, v in (where.get("columns") or {}).items()}
+    profile, api_object = where.get("api"), None
+    if profile:  # a vendor's API: its standard fields, under the deployment's own
+        from salesdw.extract import vendors
+
+        try:
+            spec = vendors.entity_spec(profile, f"{entity.source}.{entity.name}")
+        except vendors.VendorError as exc:
+            raise ConfigError(f"{label}: {exc}") from None
+        columns = {k: (None if v is None else str(v)) for k, v in spec["columns"].items()} | columns
+        api_object = str(where.get("object", spec["object"]))
     constants = {str(k): str(v) for k, v in (where.get("constants") or {}).items()}
     values = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in (where.get("values") or {}).items()}
     for key, named in (("columns", columns), ("constants", constants), ("values", values)):
@@ -216,8 +238,8 @@ def _delivered(entity: Entity, where: dict) -> Entity:
     return replace(
         entity,
         connection_id=where.get("connection_id", entity.connection_id),
-        delivery=where.get("delivery", entity.delivery),
-        format=where.get("format", entity.format),
+        delivery="api" if profile else where.get("delivery", entity.delivery),
+        format="jsonl" if profile else where.get("format", entity.format),
         trim=bool(where.get("trim", entity.trim)),
         date_formats=tuple((c, f) for c, f in declared.items() if f != ISO),
         drop_dir=str(deployment.relative(drop)) if drop else None,
@@ -227,6 +249,8 @@ def _delivered(entity: Entity, where: dict) -> Entity:
         mapping=tuple(columns.items()),
         constants=tuple(constants.items()),
         value_maps=tuple((c, tuple(m.items())) for c, m in values.items()),
+        api_profile=profile or None,
+        api_object=api_object,
     )
 
 

@@ -271,7 +271,7 @@ class ApiClient:
         raise ExtractError(f"{self.label}: more than {max_pages} pages from {url}; stopped")
 
 
-class _DedupFile:
+class DedupFile:
     """Lines written as they come; on close, only each key's last line is kept (keys held in memory)."""
 
     def __init__(self, target: Path) -> None:
@@ -356,8 +356,8 @@ def extract_entity(
             " (recorded window, a rerun)" if window.reused else "",
             " (catching up from the watermark)" if window.catch_up else "",
         )
-        records = _DedupFile(folder / f"{entity.name}.jsonl")
-        deletions = _DedupFile(folder / f"{entity.name}.deleted.jsonl")
+        records = DedupFile(folder / f"{entity.name}.jsonl")
+        deletions = DedupFile(folder / f"{entity.name}.deleted.jsonl")
         drift = _Drift(entity)
         pages = 0
         try:

@@ -1,4 +1,4 @@
-"""A delivered export in the contract's shape: the deployment's column and value mappings.
+"""A delivered export, or an API's record, in the contract's shape: the column and value mappings.
 
 A deployment maps each contract column from the export's own header (`columns`: contract column ->
 header, `~` for one the export does not have, which stays empty), fills others with `constants`
@@ -78,3 +78,26 @@ def _value(column: str, fields: list[str], positions: dict, fixed: dict, values:
         return ""
     value = fields[position].strip(PADDING) if trim else fields[position]
     return values.get(column, {}).get(value, value)
+
+
+def record_mapper(entity: Entity, day: date):
+    """For an API's JSON records: a function giving a record's contract columns, each from the field
+    path the profile and the deployment map it from (extract/vendors.py), constants and values as
+    for files."""
+    from salesdw.extract.vendors import field
+
+    mapping = dict(entity.mapping)
+    fixed = {c: v.replace("{day}", day.isoformat()) for c, v in entity.constants}
+    values = {c: dict(m) for c, m in entity.value_maps}
+    paths = {c: mapping.get(c, c) for c in entity.columns if c not in fixed}
+
+    def mapped(record: dict) -> dict:
+        out = dict(fixed)
+        for column, path in paths.items():
+            value = None if path is None else field(record, path)
+            if isinstance(value, str) and column in values:
+                value = values[column].get(value.strip(PADDING), value)
+            out[column] = value
+        return out
+
+    return mapped

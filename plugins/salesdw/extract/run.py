@@ -55,6 +55,14 @@ def extract_for_interval(
 ) -> dict:
     """Land the entity's feed for the interval; returns {entity, path, ...} for the load step."""
     entity = config.entity(source, name)
+    if entity.api_profile:  # a vendor's API (Salesforce, HubSpot, Zoho, Zendesk)
+        from salesdw.extract.vendor_api import extract_vendor, vendor_connection
+
+        _connection(entity.connection_id, entity)  # one clear sentence when it is missing
+        base_url, login, secret = vendor_connection(entity.connection_id)
+        return {"source": source} | extract_vendor(
+            entity, base_url, login, secret, interval_start, interval_end, warehouse_url=warehouse_url
+        )
     if entity.delivery == "api":
         if delivered:
             raise ValueError(

@@ -1,5 +1,7 @@
 """`salesdw serve-sources`: the CRM and service-desk REST APIs, simulated from the source state.
 
+Besides its own contract, it serves the same state in the vendors' shapes (simulate/vendors.py).
+
 The contract (paths, pagination, payloads) is in salesdw.extract.endpoints. On top of it the server
 behaves like a real SaaS API: bearer-token auth (401), a per-token rate limit (429 + Retry-After),
 and switchable faults (5xx, slow answers, dropped connections, pages served twice) that can be
@@ -31,6 +33,7 @@ from salesdw import paths
 from salesdw.extract.endpoints import CURSOR, Api, api_of
 from salesdw.simulate.faults import FAULT_KINDS, Decision, Faults, parse_script
 from salesdw.simulate.state import EntityState, StateError, format_ts, load_state, parse_ts
+from salesdw.simulate.vendors import VendorApis
 
 log = logging.getLogger("salesdw.simulate")
 
@@ -58,6 +61,7 @@ class SourcesServer(ThreadingHTTPServer):
         self.state = state
         self.token = token
         self.faults = faults
+        self.vendor_apis = VendorApis(state, token)  # the same state in Salesforce, HubSpot, Zoho, Zendesk shapes
         self.apis: dict[str, Api] = {}
         for source, _ in state:
             api = api_of(source)
@@ -161,6 +165,10 @@ class Handler(BaseHTTPRequestHandler):
             if parts == ["_admin", "faults"]:
                 self._authorize()
                 return self._admin(method)
+            vendor = self.server.vendor_apis.handle(method, self.path, self.headers, self.body, self.server.base_url)
+            if vendor is not None:
+                status, payload = vendor
+                return self._send(status, b"") if payload is None else self._json(status, payload)
             token = self._authorize()
             if method != "GET":
                 raise ApiError(405, "method_not_allowed", f"{method} {url.path}: only GET is supported")
