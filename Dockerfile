@@ -13,7 +13,8 @@ WORKDIR /opt/airflow
 # Airflow is never swapped out). Its editable/self lines ("-e /path", "salesdw==..."), if any, are
 # dropped: pip refuses or cannot resolve them as constraints.
 COPY --chown=airflow:0 requirements.lock pyproject.toml README.md /opt/airflow/
-COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
+# the production package only: the simulator and the generator (plugins/salesdw_dev) stay out
+COPY --chown=airflow:0 plugins/salesdw/ /opt/airflow/plugins/salesdw/
 # Editable, so the installed `salesdw` package *is* /opt/airflow/plugins/salesdw: compose's bind
 # mount of ./plugins over it is picked up without a rebuild, and there is only one copy.
 RUN grep -vE '^[[:space:]]*(-e[[:space:]]|#|salesdw([[:space:]=@]|$))' requirements.lock \

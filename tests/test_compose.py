@@ -499,7 +499,7 @@ def test_bind_mounts_and_build_contexts_exist(resolved: dict) -> None:
 
 def test_dockerfile_copy_sources_exist_and_are_not_dockerignored() -> None:
     sources = _copy_sources()
-    for required in ("requirements.lock", "pyproject.toml", "plugins/", "dags/", "dbt_project/"):
+    for required in ("requirements.lock", "pyproject.toml", "plugins/salesdw/", "dags/", "dbt_project/"):
         assert required in sources, f"Dockerfile does not COPY {required}"
     patterns = _dockerignore_patterns()
     for source in sources:
@@ -574,3 +574,14 @@ def test_secret_check_catches_hard_coded_secrets(raw_compose: dict[str, Any]) ->
         "docker-compose.yml:1",
     ):
         assert expected in problems, f"not flagged: {expected}\n{problems}"
+
+
+def test_production_installs_carry_no_fake_sources() -> None:
+    """The simulator and the generator (plugins/salesdw_dev) are in neither the wheel nor the image."""
+    found = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert found["include"] == ["salesdw", "salesdw.*"]
+    assert not any(
+        source.startswith(("plugins/salesdw_dev", "plugins/ ", "plugins/\n")) or source == "plugins/"
+        for source in _copy_sources()
+    )
+    assert "faker" not in " ".join(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])

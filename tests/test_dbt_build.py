@@ -5,10 +5,10 @@ from datetime import date
 
 import psycopg
 from salesdw import config
-from salesdw.generate import generate
 from salesdw.load.references import check_references
 from salesdw.load.source import load_source
 from salesdw.orchestrate.runner import dbt
+from salesdw_dev.generate import generate
 
 DAY = date(2026, 1, 1)
 

@@ -18,10 +18,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import psycopg
 import pytest
 from salesdw import config, paths
-from salesdw.generate import generate
 from salesdw.orchestrate.airflow_env import sqlalchemy_url
 from salesdw.publish.publications import MARTS
 from salesdw.quality.suites import mart_suites
+from salesdw_dev.generate import generate
 
 START, DAYS = date(2026, 1, 1), 2
 DAY_DIRS = ["2026-01-01", "2026-01-02"]
@@ -245,6 +245,29 @@ def test_rerunning_a_date_changes_nothing(nightly):
                 conn.execute(f"select count(*) from raw.{entity.raw_table}").fetchone()[0] == counts[entity.raw_table]
             )
     assert after == before
+
+
+def test_a_backfill_builds_once_and_publishes_what_the_day_by_day_run_did(nightly, warehouse):
+    """`salesdw run --backfill`: each day landed, the DAG once for the last day (one dbt build, one
+    publication), the same marts as running the days one by one."""
+    url, _, env = nightly
+    warehouse.ensure_database("e2e_backfill")
+    warehouse.ensure_database("e2e_backfill_airflow")
+    other = warehouse.url("e2e_backfill")
+    backfill_env = dict(
+        env,
+        WAREHOUSE_URL=other,
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlalchemy_url(warehouse.url("e2e_backfill_airflow")),
+    )
+    out = _salesdw(["run", "--start", "2026-01-01", "--end", "2026-01-02", "--backfill"], backfill_env)
+    assert "backfill 2026-01-01: landed" in out and out.count(": ok in") == 1, out
+    with psycopg.connect(url) as conn:
+        day_by_day = _marts_snapshot(conn)
+    with psycopg.connect(other) as conn:
+        assert _marts_snapshot(conn) == day_by_day
+        assert conn.execute("select count(*) from audit.publications").fetchone() == (1,)
+        days = conn.execute("select count(distinct batch_date) from audit.load_batches where status = 'loaded'")
+        assert days.fetchone() == (2,)
 
 
 def test_summary_reports_the_marts(nightly):

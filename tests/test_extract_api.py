@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from salesdw import config
 from salesdw.extract.api import ExtractError, RetryPolicy, TokenRejectedError, extract_entity
-from salesdw.generate import generate
-from salesdw.simulate.server import start_in_thread
+from salesdw_dev.generate import generate
+from salesdw_dev.simulate.server import start_in_thread
 
 TOKEN = "test-token"
 DAY1 = datetime(2026, 1, 1, tzinfo=UTC)

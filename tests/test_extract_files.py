@@ -8,8 +8,8 @@ import pytest
 from salesdw import config
 from salesdw.extract.files import DropFolderError, extract_files
 from salesdw.extract.landing import MissingFeedError
-from salesdw.generate import generate
 from salesdw.load.batch import load_file
+from salesdw_dev.generate import generate
 
 DAY = date(2026, 1, 1)
 INVOICES = next(e for e in config.entities() if e.name == "invoices")

@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 from salesdw import config, paths
-from salesdw.generate import generate
 from salesdw.load.references import check_references
 from salesdw.load.source import load_source
 from salesdw.orchestrate.connections import TRANSFORMER_CONN_ID, airflow_conn_uri, airflow_conn_variable
 from salesdw.publish.summary import FRESHNESS
 from salesdw.quality.freshness import SUITE
 from salesdw.warehouse import roles
+from salesdw_dev.generate import generate
 
 DAY = date(2026, 1, 1)
 # sources.yml entities whose dbt source has no error_after (rows arrive monthly / half-yearly) or no

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 from salesdw import config
-from salesdw.generate import generate
-from salesdw.generate.anchor import WorldError
+from salesdw_dev.generate import generate
+from salesdw_dev.generate.anchor import WorldError
 
 START = date(2026, 1, 1)
 DAYS_1_2 = ("2026-01-01", "2026-01-02")

@@ -18,10 +18,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from salesdw import config
-from salesdw.generate import generate
 from salesdw.load.references import check_references
 from salesdw.load.source import load_source
 from salesdw.orchestrate.runner import dbt
+from salesdw_dev.generate import generate
 
 START = date(2026, 1, 1)
 DAYS = 3

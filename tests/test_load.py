@@ -6,11 +6,11 @@ import psycopg
 import pytest
 from salesdw import config
 from salesdw.extract.landing import MissingFeedError, feed_files
-from salesdw.generate import generate
 from salesdw.load import batch
 from salesdw.load.batch import load_file
 from salesdw.load.readers import FeedFormatError
 from salesdw.load.source import load_source
+from salesdw_dev.generate import generate
 
 DAY = date(2026, 1, 1)
 

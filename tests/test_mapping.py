@@ -227,3 +227,44 @@ def test_a_full_snapshot_yields_the_deletions_since_the_last_one(deployed, tmp_p
     assert again[0]["status"] == "unchanged"
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("select count(*) from raw.crm__accounts__deleted").fetchone() == (1,)
+
+
+def test_numbers_in_the_exports_own_format_become_the_contracts(deployed, tmp_path):
+    """1.234,56 (a European ERP) or 1,234.56 (thousands separators): declared, never guessed."""
+    text = OPPORTUNITIES.replace(
+        "    keep_files: true\n", "    keep_files: true\n    number_format: {decimal: ',', thousands: '.'}\n"
+    )
+    deployed(text)
+    src = _write(tmp_path / "in.csv", [HEADER, ["O1", "Ann", "software", "A1", "Won", "2016-10-20", "1.234,56"]])
+    remap(config.entity("crm", "opportunities"), src, tmp_path / "out.csv", DAY, "deals.csv")
+    row = dict(zip(*csv.reader((tmp_path / "out.csv").read_text().splitlines())))
+    assert row["amount"] == "1234.56" and row["opportunity_id"] == "O1"  # only numeric columns change
+    with pytest.raises(config.ConfigError, match="number_format"):
+        deployed(text.replace("thousands: '.'", "thousands: ','"))
+
+
+def test_a_json_lines_drop_maps_and_lands_like_a_csv_one(deployed, tmp_path, fresh_db):
+    """JSON lines in a drop folder (a service desk's export), mapped from its own nested fields."""
+    import json
+
+    import psycopg
+
+    deployed(
+        "sources:\n  crm:\n    delivery: files\n    format: jsonl\n    drop_folder: exports\n    entities:\n"
+        "      reps:\n        file: users_{YYYYMMDD}.jsonl\n"
+        "        columns: {rep_id: id, full_name: profile.name, team: ~, region: profile.region, email: ~,"
+        " manager_id: ~, hire_date: ~, is_active: ~}\n"
+        '        constants: {updated_at: "{day}"}\n'
+    )
+    reps = config.entity("crm", "reps")
+    (tmp_path / "exports").mkdir()
+    lines = [{"id": "R1", "profile": {"name": "Ann", "region": "East"}}, {"id": "R2", "profile": {"name": "Bo"}}]
+    (tmp_path / "exports" / "users_20171231.jsonl").write_text(
+        json.dumps(lines[0]) + "\n\n" + json.dumps(lines[1]) + "\n{not json\n"
+    )
+    batches = _land(reps, DAY, fresh_db, tmp_path / "landing", tmp_path / "archive")
+    assert (batches[0]["rows_read"], batches[0]["rows_loaded"], batches[0]["rows_rejected"]) == (3, 2, 1)
+    with psycopg.connect(fresh_db) as conn:
+        rows = conn.execute("select rep_id, full_name, region, updated_at, _line from raw.crm__reps order by 1")
+        assert rows.fetchall() == [("R1", "Ann", "East", "2017-12-31", 1), ("R2", "Bo", None, "2017-12-31", 3)]
+        assert conn.execute("select origin from raw._rejected").fetchone()[0].endswith("users_20171231.jsonl:4")

@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 from salesdw import config
-from salesdw.generate import generate
-from salesdw.generate.breaks import BREAKS
 from salesdw.load.references import check_references
 from salesdw.load.source import load_source
 from salesdw.quality.feeds import QualityGateError, validate_feeds
+from salesdw_dev.generate import generate
+from salesdw_dev.generate.breaks import BREAKS
 
 D1, D2 = date(2026, 1, 1), date(2026, 1, 2)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from salesdw.generate import generate
-from salesdw.simulate.server import resolve_token, start_in_thread
 from salesdw.warehouse.embedded import free_port
+from salesdw_dev.generate import generate
+from salesdw_dev.simulate.server import resolve_token, start_in_thread
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -301,7 +301,7 @@ def test_the_command_serves_until_stopped(tiny_state):
         [
             sys.executable,
             "-m",
-            "salesdw.simulate",
+            "salesdw_dev.simulate",
             "--state-dir",
             str(tiny_state),
             "--port",
@@ -336,7 +336,7 @@ def test_the_command_serves_until_stopped(tiny_state):
         [
             sys.executable,
             "-m",
-            "salesdw.simulate",
+            "salesdw_dev.simulate",
             "--state-dir",
             str(tiny_state / "nowhere"),
             "--token",

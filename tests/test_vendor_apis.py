@@ -16,8 +16,8 @@ from decimal import Decimal
 import pytest
 from salesdw import config, deployment, paths
 from salesdw.extract.vendor_api import extract_vendor
-from salesdw.simulate.server import start_in_thread
-from salesdw.simulate.state import load_entity
+from salesdw_dev.simulate.server import start_in_thread
+from salesdw_dev.simulate.state import load_entity
 
 D = datetime(2026, 3, 1, tzinfo=UTC)
 

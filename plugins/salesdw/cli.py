@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from salesdw import paths
-from salesdw.generate.breaks import BREAKS
 
 DEMO_START = date(2026, 1, 1)
 
@@ -68,8 +67,35 @@ def cmd_db(args) -> int:
     return 0
 
 
+DEV_ONLY = (
+    "the simulated sources and the sample generator are development tools, not part of a production install:"
+    " run it from a checkout of salesdw (`make install`)"
+)
+
+
+def _dev_tools():
+    """The simulator and generator package (plugins/salesdw_dev), or None in a production install."""
+    try:
+        import salesdw_dev
+
+        return salesdw_dev
+    except ImportError:
+        return None
+
+
+def _breaks() -> list[str] | None:
+    try:
+        from salesdw_dev.generate.breaks import BREAKS
+    except ImportError:
+        return None
+    return sorted(BREAKS)
+
+
 def cmd_generate(args) -> int:
-    from salesdw.generate import generate
+    if _dev_tools() is None:
+        print(f"salesdw generate: {DEV_ONLY}", file=sys.stderr)
+        return 2
+    from salesdw_dev.generate import generate
 
     data_dir = args.data_dir or paths.DATA_DIR
     counts = generate(
@@ -93,7 +119,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_serve_sources(args) -> int:
-    from salesdw.simulate.server import run
+    if _dev_tools() is None:
+        print(f"salesdw serve-sources: {DEV_ONLY}", file=sys.stderr)
+        return 2
+    from salesdw_dev.simulate.server import run
 
     return run(args)
 
@@ -114,7 +143,7 @@ def cmd_run(args) -> int:
         return 2
     if args.refetch:
         os.environ["SALESDW_REFETCH"] = "1"  # read by the extract tasks (extract/vendor_api.py)
-    return 0 if run_dates(_url(), days) else 1
+    return 0 if run_dates(_url(), days, backfill=args.backfill) else 1
 
 
 def cmd_land(args) -> int:
@@ -348,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--break",
         dest="break_kind",
-        choices=sorted(BREAKS),
+        choices=_breaks(),
         help="plant a critical violation in the last day's feeds (of an extension too), to watch `salesdw run` stop",
     )
     gen.add_argument(
@@ -360,9 +389,10 @@ def parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     serve = sub.add_parser("serve-sources", help="serve the simulated CRM and service-desk REST APIs")
-    from salesdw.simulate.server import add_arguments
+    if _dev_tools():
+        from salesdw_dev.simulate.server import add_arguments
 
-    add_arguments(serve)
+        add_arguments(serve)
     serve.set_defaults(func=cmd_serve_sources)
 
     run = sub.add_parser("run", help="run the sales_nightly DAG through Airflow for a date or range")
@@ -374,6 +404,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ask a vendor's API again for a day already landed (by default a rerun replays that day's extract:"
         " the API holds only current versions)",
+    )
+    run.add_argument(
+        "--backfill",
+        action="store_true",
+        help="a range: land every day's batches, then run the DAG once for the last day (dbt builds once)",
     )
     run.set_defaults(func=cmd_run)
 

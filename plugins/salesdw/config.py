@@ -67,10 +67,15 @@ class Entity:
     value_maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (column, (export value, ours))
     api_profile: str | None = None  # a vendor's API (extract/vendors.yml): salesforce, hubspot, zoho, zendesk
     api_object: str | None = None  # the vendor's object (Opportunity, deals, Deals, tickets)
+    number_format: tuple[str, str] | None = None  # (decimal mark, thousands separator) of numbers not 1234.56
+
+    @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        return tuple(c for c, t in self.types if t in ("numeric", "integer"))
 
     @property
     def mapped(self) -> bool:
-        return bool(self.mapping or self.constants or self.value_maps)
+        return bool(self.mapping or self.constants or self.value_maps or self.number_format)
 
     @property
     def raw_table(self) -> str:
@@ -194,10 +199,12 @@ SOURCE_KEYS = {
     "keep_files",
     "trim",
     "date_format",
+    "number_format",
     "api",
     "entities",
 }
-ENTITY_KEYS = {"file", "snapshot", "columns", "constants", "values", "date_formats", "object"}
+ENTITY_KEYS = {"file", "snapshot", "columns", "constants", "values", "date_formats", "number_format", "object"}
+DECIMAL_MARKS, THOUSANDS = (".", ","), ("", ",", ".", " ", "'")
 
 
 def _delivered(entity: Entity, where: dict) -> Entity:
@@ -235,6 +242,15 @@ def _delivered(entity: Entity, where: dict) -> Entity:
     for fmt in declared.values():
         date_pattern(fmt)
     drop = where.get("drop_folder")
+    numbers = where.get("number_format")
+    if numbers is not None:
+        mark, group = str(numbers.get("decimal", ".")), str(numbers.get("thousands", ""))
+        if mark not in DECIMAL_MARKS or group not in THOUSANDS or mark == group:
+            raise ConfigError(
+                f"{label}: number_format {numbers!r}: expected decimal one of {DECIMAL_MARKS} and thousands one of"
+                f" {THOUSANDS}, different from it (e.g. {{decimal: ',', thousands: '.'}} for 1.234,56)"
+            )
+        numbers = (mark, group)
     return replace(
         entity,
         connection_id=where.get("connection_id", entity.connection_id),
@@ -251,6 +267,7 @@ def _delivered(entity: Entity, where: dict) -> Entity:
         value_maps=tuple((c, tuple(m.items())) for c, m in values.items()),
         api_profile=profile or None,
         api_object=api_object,
+        number_format=numbers,
     )
 
 

@@ -22,12 +22,12 @@ from salesdw.config import Entity
 from salesdw.errors import RefusedDeliveryError
 from salesdw.extract import deliveries
 from salesdw.extract.landing import MissingFeedError
-from salesdw.extract.mapping import remap
+from salesdw.extract.mapping import reshape
 from salesdw.extract.transcode import EMPTY_MARKER, DropFolderError, to_csv
 
 __all__ = ["DropFolderError", "FileExtractResult", "extract_files", "settle_load"]
 
-SUFFIXES = (".csv", ".xlsx", EMPTY_MARKER)
+SUFFIXES = (".csv", ".xlsx", ".jsonl", EMPTY_MARKER)
 CHUNK = 1 << 20
 
 
@@ -65,7 +65,8 @@ def _export_name(entity: Entity, day: date) -> str:
 def expected_names(entity: Entity, day: date) -> str:
     """The file names the entity's export may have on `day`, as messages say them."""
     name = _export_name(entity, day)
-    return name if Path(name).suffix.lower() in SUFFIXES else f"{name}.csv, .xlsx or {EMPTY_MARKER}"
+    kinds = ".jsonl" if entity.format == "jsonl" else ".csv, .xlsx"
+    return name if Path(name).suffix.lower() in SUFFIXES else f"{name}{kinds} or {EMPTY_MARKER}"
 
 
 def drop_files(entity: Entity, day: date, drop_dir: Path) -> list[Path]:
@@ -82,7 +83,12 @@ def drop_files(entity: Entity, day: date, drop_dir: Path) -> list[Path]:
 
 def day_file(entity: Entity, day: date, landing: Path | None = None) -> Path:
     """The day's current landed file: the last delivery that loaded."""
-    return (landing or paths.LANDING_DIR) / entity.source / day.isoformat() / f"{entity.name}.csv"
+    return (landing or paths.LANDING_DIR) / entity.source / day.isoformat() / f"{entity.name}.{landed_format(entity)}"
+
+
+def landed_format(entity: Entity) -> str:
+    """What the loader reads: JSON lines for a JSON-lines entity, else CSV (XLSX becomes CSV)."""
+    return "jsonl" if entity.format == "jsonl" else "csv"
 
 
 def extract_files(
@@ -142,14 +148,14 @@ def extract_files(
                 return FileExtractResult(
                     entity.name, str(target), "unchanged", [str(archived)], None, number, str(src), sha, note
                 )
-            incoming = target.with_name(f"{entity.name}.delivery{number}.csv")
+            incoming = target.with_name(f"{entity.name}.delivery{number}.{landed_format(entity)}")
             incoming.parent.mkdir(parents=True, exist_ok=True)
-            part = incoming.with_suffix(".csv.part")
+            part = incoming.with_name(incoming.name + ".part")
             try:
                 encoding = to_csv(entity, archived, part)
                 if entity.mapped:  # the deployment's columns and values onto the contract's
                     shaped = part.with_suffix(".mapped")
-                    remap(entity, part, shaped, day, str(src))
+                    reshape(entity, part, shaped, day, str(src))
                     shaped.replace(part)
             except RefusedDeliveryError as exc:
                 part.unlink(missing_ok=True)
@@ -180,7 +186,7 @@ def _nothing_new(conn, entity: Entity, day: date, target: Path, drop_dir: Path) 
     """No file in the drop folder: a delivery whose load did not finish, else the day's landed file (a rerun)."""
     pending = deliveries.latest(conn, entity, day, "extracted")
     if pending:
-        incoming = target.with_name(f"{entity.name}.delivery{pending.number}.csv")
+        incoming = target.with_name(f"{entity.name}.delivery{pending.number}.{landed_format(entity)}")
         if incoming.is_file():
             return FileExtractResult(
                 entity.name,
@@ -215,4 +221,4 @@ def settle_load(
     if error:
         incoming.unlink(missing_ok=True)  # archived as delivered; a rerun of the day keeps the last good file
     elif incoming.is_file():
-        incoming.replace(incoming.with_name(f"{entity.name}.csv"))
+        incoming.replace(incoming.with_name(f"{entity.name}.{landed_format(entity)}"))

@@ -2,8 +2,9 @@
 
 A deployment maps each contract column from the export's own header (`columns`: contract column ->
 header, `~` for one the export does not have, which stays empty), fills others with `constants`
-("{day}" is the batch day, e.g. a snapshot's updated_at) and translates values (`values`: column ->
-{export value: ours}, e.g. a stage or a misspelt product). The landed file is rewritten once, here,
+("{day}" is the batch day, e.g. a snapshot's updated_at), translates values (`values`: column ->
+{export value: ours}, e.g. a stage or a misspelt product) and writes numbers given in another
+`number_format` (1.234,56 or 1,234.56) as the contract's 1234.56. The landed file is rewritten once, here,
 so the loader, the gates and a rerun of the day read the contract's columns; the record on each line
 stays on that line (a quoted field spanning lines is written back spanning as many), so the lines
 the loader reports are the delivered file's. A record with the wrong number of fields is written
@@ -13,6 +14,7 @@ back as delivered, for the loader to reject as malformed.
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +30,7 @@ class MappingError(RefusedDeliveryError):
 def remap(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> None:
     """Write `src` (the landed UTF-8 CSV) to `dst` with the contract's columns, in its order."""
     mapping, constants = dict(entity.mapping), dict(entity.constants)
-    values = {c: dict(m) for c, m in entity.value_maps}
+    values = _translations(entity)
     fixed = {c: v.replace("{day}", day.isoformat()) for c, v in constants.items()}
     with src.open(encoding="utf-8", newline="") as inp, dst.open("w", encoding="utf-8", newline="") as out:
         lines = Lines(inp)
@@ -70,6 +72,24 @@ def remap(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> None:
             )
 
 
+def _translations(entity: Entity) -> dict:
+    """column -> how its values are translated: a mapping of values, or a function for numbers."""
+    found: dict = {c: dict(m) for c, m in entity.value_maps}
+    if entity.number_format:
+        mark, group = entity.number_format
+
+        def number(value: str) -> str:
+            return value.replace(group, "").replace(mark, ".") if group else value.replace(mark, ".")
+
+        for column in entity.numeric_columns:
+            found.setdefault(column, number)
+    return found
+
+
+def _translated(translate, value: str) -> str:
+    return translate(value) if callable(translate) else translate.get(value, value)
+
+
 def _value(column: str, fields: list[str], positions: dict, fixed: dict, values: dict, trim: bool) -> str:
     if column in fixed:
         return fixed[column]
@@ -77,7 +97,7 @@ def _value(column: str, fields: list[str], positions: dict, fixed: dict, values:
     if position is None:
         return ""
     value = fields[position].strip(PADDING) if trim else fields[position]
-    return values.get(column, {}).get(value, value)
+    return _translated(values[column], value) if column in values else value
 
 
 def record_mapper(entity: Entity, day: date):
@@ -88,7 +108,7 @@ def record_mapper(entity: Entity, day: date):
 
     mapping = dict(entity.mapping)
     fixed = {c: v.replace("{day}", day.isoformat()) for c, v in entity.constants}
-    values = {c: dict(m) for c, m in entity.value_maps}
+    values = _translations(entity)
     paths = {c: mapping.get(c, c) for c in entity.columns if c not in fixed}
 
     def mapped(record: dict) -> dict:
@@ -96,8 +116,30 @@ def record_mapper(entity: Entity, day: date):
         for column, path in paths.items():
             value = None if path is None else field(record, path)
             if isinstance(value, str) and column in values:
-                value = values[column].get(value.strip(PADDING), value)
+                value = _translated(values[column], value.strip(PADDING))
             out[column] = value
         return out
 
     return mapped
+
+
+def remap_jsonl(entity: Entity, src: Path, dst: Path, day: date) -> None:
+    """JSON lines: each record through the mapping, on its own line; a line that is not a JSON object
+    is written back as delivered, for the loader to reject with its line number."""
+    mapped = record_mapper(entity, day)
+    with src.open(encoding="utf-8") as inp, dst.open("w", encoding="utf-8") as out:
+        for line in inp:
+            text = line.rstrip("\n")
+            try:
+                record = json.loads(text, parse_float=str) if text.strip() else None
+            except json.JSONDecodeError:
+                record = None
+            out.write((json.dumps(mapped(record), ensure_ascii=False) if isinstance(record, dict) else text) + "\n")
+
+
+def reshape(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> None:
+    """The landed delivery `src` in the contract's shape at `dst`, whatever the entity's format."""
+    if entity.format == "jsonl":
+        remap_jsonl(entity, src, dst, day)
+    else:
+        remap(entity, src, dst, day, origin)

@@ -28,7 +28,7 @@ import yaml
 from salesdw import config, deployment, paths
 from salesdw.config import Entity
 from salesdw.errors import RefusedDeliveryError
-from salesdw.extract.mapping import remap
+from salesdw.extract.mapping import reshape
 from salesdw.extract.transcode import to_csv
 from salesdw.load.readers import READERS, Blank
 
@@ -98,13 +98,10 @@ def check_file(entity: Entity, sample: Path, day: date) -> Report:
     with tempfile.TemporaryDirectory(prefix="salesdw-check-") as tmp:
         landed = Path(tmp) / f"{entity.name}.csv"
         try:
-            if entity.format == "csv":
-                to_csv(entity, sample, landed)
-                if entity.mapped:
-                    remap(entity, landed, Path(tmp) / "mapped.csv", day, str(sample))
-                    landed = Path(tmp) / "mapped.csv"
-            else:
-                landed = sample
+            to_csv(entity, sample, landed)
+            if entity.mapped:
+                reshape(entity, landed, Path(tmp) / "mapped", day, str(sample))
+                landed = Path(tmp) / "mapped"
             records = list(_records(entity, landed, str(sample), report))
         except RefusedDeliveryError as exc:
             report.refused = str(exc).replace(str(landed), str(sample))

@@ -7,7 +7,9 @@ What real ERP exports vary in, and is harmless, is settled here once, line numbe
 - rows of empty fields (`,,,,`, which spreadsheets leave behind) become empty lines, and empty
   lines at the end are dropped (the loader skips the others and counts them);
 - XLSX: the first sheet, one CSV line per sheet row (an empty row an empty line), numbers as the
-  workbook holds them.
+  workbook holds them;
+- JSON lines (an entity with format jsonl): encodings and newlines as above; 0 bytes is a day
+  without records (there is no header to send).
 What is not harmless is refused, naming the file: a 0-byte delivery (a quiet day is a header-only
 file, or an empty marker `<entity>_<YYYYMMDD>.empty`), a file with no header row, text in no
 known encoding, an unreadable workbook.
@@ -42,6 +44,17 @@ def _refuse(entity: Entity, src: Path, what: str) -> DropFolderError:
 def to_csv(entity: Entity, src: Path, dst: Path) -> str:
     """Write the delivered `src` to `dst` as the loader reads it; returns the encoding it was read with."""
     suffix = src.suffix.lower()
+    if entity.format == "jsonl":  # JSON lines: one encoding and newline convention, no header
+        if suffix not in (".jsonl", EMPTY_MARKER):
+            raise _refuse(entity, src, "is not JSON lines (.jsonl), which this entity is configured to arrive as")
+        if suffix == EMPTY_MARKER or src.stat().st_size == 0:  # no records that day
+            dst.write_text("", encoding="utf-8")
+            return "marker" if suffix == EMPTY_MARKER else "utf-8"
+        return _text_to_csv(entity, src, dst)
+    if suffix == ".jsonl":
+        raise _refuse(
+            entity, src, "is JSON lines, but this entity is configured as CSV/XLSX (format: jsonl to take it)"
+        )
     if suffix == EMPTY_MARKER:  # the source says: no records that day
         dst.write_text(",".join(entity.columns) + "\n", encoding="utf-8")
         return "marker"

@@ -1,5 +1,8 @@
 -- Bookings: the amount of opportunities won (stage closed_won), dated by their actual close
--- date. The one definition of a booking, shared by every mart (through fct_bookings).
+-- date. The one definition of a booking, shared by every mart (through fct_bookings). A won deal
+-- the CRM gives no amount is no booking, never one of 0: it still counts as won where deals are
+-- counted (win rates, the funnel), is flagged in staging (is_won_without_amount) and counted by
+-- `salesdw summary`.
 with
 
 opportunities as (
@@ -27,7 +30,7 @@ won as (
 
     from opportunities
 
-    where is_won
+    where is_won and amount is not null
 
 ),
 

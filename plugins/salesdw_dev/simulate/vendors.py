@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from salesdw.extract import vendors
-from salesdw.simulate.state import EntityState, parse_ts
+
+from salesdw_dev.simulate.state import EntityState, parse_ts
 
 SF_QUERY = re.compile(r"^/services/data/v[\d.]+/(?P<kind>query|queryAll)(?:/(?P<cursor>[\w=-]+))?$")
 SOQL = re.compile(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from salesdw.generate.world import simulated_days
+from salesdw_dev.generate.world import simulated_days
 
 WORLD_FILE = "world.json"
 DEFAULT_HISTORY_DAYS = 365

@@ -31,11 +31,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from salesdw import paths
 from salesdw.extract.endpoints import CURSOR, Api, api_of
-from salesdw.simulate.faults import FAULT_KINDS, Decision, Faults, parse_script
-from salesdw.simulate.state import EntityState, StateError, format_ts, load_state, parse_ts
-from salesdw.simulate.vendors import VendorApis
 
-log = logging.getLogger("salesdw.simulate")
+from salesdw_dev.simulate.faults import FAULT_KINDS, Decision, Faults, parse_script
+from salesdw_dev.simulate.state import EntityState, StateError, format_ts, load_state, parse_ts
+from salesdw_dev.simulate.vendors import VendorApis
+
+log = logging.getLogger("salesdw_dev.simulate")
 
 DEFAULT_PORT = 8765
 TOKEN_ENV = "SALESDW_SOURCES_TOKEN"

@@ -17,9 +17,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from salesdw import config, paths
-from salesdw.generate import anchor, breaks
-from salesdw.generate.dirty import Planter
-from salesdw.generate.world import Simulation, Version
+
+from salesdw_dev.generate import anchor, breaks
+from salesdw_dev.generate.dirty import Planter
+from salesdw_dev.generate.world import Simulation, Version
 
 
 def _json_default(value):

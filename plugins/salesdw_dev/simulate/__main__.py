@@ -1,8 +1,8 @@
-"""`python -m salesdw.simulate`: the same as `salesdw serve-sources`."""
+"""`python -m salesdw_dev.simulate`: the same as `salesdw serve-sources`."""
 
 import sys
 
-from salesdw.simulate.server import main
+from salesdw_dev.simulate.server import main
 
 if __name__ == "__main__":  # Airflow's plugin manager imports every module under plugins/
     sys.exit(main())

@@ -1,5 +1,5 @@
 """Deterministic sample feeds for the three sources (the demo's and the tests' data)."""
 
-from salesdw.generate.feeds import generate
+from salesdw_dev.generate.feeds import generate
 
 __all__ = ["generate"]
