@@ -54,3 +54,21 @@ def dbt_manifest(warehouse):
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def deployed(tmp_path, monkeypatch):
+    """Write a deployment file (salesdw.yml) into tmp_path and use it; returns a function giving the
+    entities it configures. The demo's deployment comes back afterwards."""
+    from salesdw import config, deployment, paths
+
+    def write(text: str):
+        (tmp_path / "salesdw.yml").write_text(text)
+        monkeypatch.setattr(paths, "DEPLOYMENT_FILE", tmp_path / "salesdw.yml")
+        deployment.settings.cache_clear()
+        config.entities.cache_clear()
+        return config.entities()
+
+    yield write
+    deployment.settings.cache_clear()
+    config.entities.cache_clear()

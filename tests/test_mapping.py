@@ -7,30 +7,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from salesdw import config, deployment, paths
+from salesdw import config
 from salesdw.extract.mapping import MappingError, remap
 from salesdw.load.readers import FeedFormatError
 
 DAY = date(2017, 12, 31)
 
 
-@pytest.fixture
-def deployed(tmp_path, monkeypatch):
-    """Write a deployment file; returns a function giving its configured entities."""
-
-    def write(text: str):
-        (tmp_path / "salesdw.yml").write_text(text)
-        monkeypatch.setattr(paths, "DEPLOYMENT_FILE", tmp_path / "salesdw.yml")
-        deployment.settings.cache_clear()
-        config.entities.cache_clear()
-        return config.entities()
-
-    yield write
-    deployment.settings.cache_clear()
-    config.entities.cache_clear()
-
-
-OPPORTUNITIES = """
+CRM_FILES = """
 sources:
   crm:
     delivery: files
@@ -38,6 +22,8 @@ sources:
     drop_folder: exports
     keep_files: true
     entities:
+"""
+OPPORTUNITIES = CRM_FILES + """\
       reps: {file: team.csv, columns: {rep_id: agent}}
       opportunities:
         file: deals_{YYYYMMDD}.csv
@@ -178,14 +164,7 @@ def test_check_source_lists_what_does_not_fit_before_any_run(deployed, tmp_path,
     assert "fits (1 records)" in capsys.readouterr().out
 
 
-SNAPSHOT = """
-sources:
-  crm:
-    delivery: files
-    format: csv
-    drop_folder: exports
-    keep_files: true
-    entities:
+SNAPSHOT = CRM_FILES + """\
       accounts:
         file: accounts.csv
         snapshot: true

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from salesdw import config, deployment, paths
+from salesdw import config
 from salesdw.extract.vendor_api import extract_vendor
 from salesdw_dev.simulate.server import start_in_thread
 from salesdw_dev.simulate.state import load_entity
@@ -66,20 +66,6 @@ def _state(tmp_path, source: str, name: str, make) -> dict:
     path.parent.mkdir(parents=True)
     path.write_text("".join(json.dumps({"visible_at": _ts(at), "op": op, "record": r}) + "\n" for at, op, r in changes))
     return {(source, name): load_entity(config.entity(source, name), path)}
-
-
-@pytest.fixture
-def deployed(tmp_path, monkeypatch):
-    def write(text: str):
-        (tmp_path / "salesdw.yml").write_text(text)
-        monkeypatch.setattr(paths, "DEPLOYMENT_FILE", tmp_path / "salesdw.yml")
-        deployment.settings.cache_clear()
-        config.entities.cache_clear()
-        return config.entities()
-
-    yield write
-    deployment.settings.cache_clear()
-    config.entities.cache_clear()
 
 
 def _lines(path) -> list[dict]:

@@ -22,6 +22,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
@@ -316,6 +317,38 @@ class DedupFile:
             path.unlink(missing_ok=True)
 
 
+@contextmanager
+def extract_files(folder: Path, name: str) -> Iterator[tuple[DedupFile, DedupFile]]:
+    """The records and deleted-records files of one extract, published together when the block ends
+    (the records file last: its presence means the extract is complete), discarded if it fails."""
+    records, deletions = DedupFile(folder / f"{name}.jsonl"), DedupFile(folder / f"{name}.deleted.jsonl")
+    try:
+        yield records, deletions
+        records.close()
+        deletions.close()
+        deletions.publish()
+        records.publish()
+    except BaseException:
+        records.discard()
+        deletions.discard()
+        raise
+
+
+def record_extract(conn, entity: config.Entity, batch_date: date, window, records, deletions, pages: int) -> None:
+    """The extract's window and counts (extract/windows.py), the next night's watermark."""
+    windows.record_window(
+        conn,
+        entity.source,
+        entity.name,
+        batch_date,
+        window,
+        records=records.count,
+        deleted=deletions.count,
+        pages=pages,
+        duplicates=records.duplicates + deletions.duplicates,
+    )
+
+
 def extract_entity(
     entity: config.Entity | str,
     base_url: str,
@@ -356,11 +389,9 @@ def extract_entity(
             " (recorded window, a rerun)" if window.reused else "",
             " (catching up from the watermark)" if window.catch_up else "",
         )
-        records = DedupFile(folder / f"{entity.name}.jsonl")
-        deletions = DedupFile(folder / f"{entity.name}.deleted.jsonl")
         drift = _Drift(entity)
         pages = 0
-        try:
+        with extract_files(folder, entity.name) as (records, deletions):
             with ApiClient(
                 api, entity, base_url, token, timeout=timeout, retry=retry, connection_id=connection_id
             ) as client:
@@ -388,27 +419,9 @@ def extract_entity(
                             item["id"],
                             {entity.primary_key: item["id"], "deleted_at": item["deleted_at"], "_origin": origin},
                         )
-            records.close()
-            deletions.close()
-            deletions.publish()  # the records file last: its presence means the feed is complete
-            records.publish()
-        except BaseException:
-            records.discard()
-            deletions.discard()
-            raise
         duplicates = records.duplicates + deletions.duplicates
         with conn.transaction():
-            windows.record_window(
-                conn,
-                entity.source,
-                entity.name,
-                batch_date,
-                window,
-                records=records.count,
-                deleted=deletions.count,
-                pages=pages,
-                duplicates=duplicates,
-            )
+            record_extract(conn, entity, batch_date, window, records, deletions, pages)
             windows.record_schema_change(
                 conn, entity.source, entity.name, batch_date, sorted(drift.added), sorted(drift.removed)
             )

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from salesdw import config, paths
 from salesdw.extract import vendors, windows
-from salesdw.extract.api import DedupFile, ExtractError, iso
+from salesdw.extract.api import ExtractError, extract_files, iso, record_extract
 from salesdw.extract.mapping import record_mapper
 
 log = logging.getLogger(__name__)
@@ -180,12 +180,11 @@ def extract_vendor(
         since, before = window.start or EPOCH, window.end
         values = _values(entity, since, before)
         mapped = record_mapper(entity, batch_date)
-        records, deletions = DedupFile(target), DedupFile(deleted_target)
         client = RESTClient(base_url=base_url, auth=_auth(spec["auth"], base_url, login, secret))
         pages = 0
         deleted_spec = spec["deleted"]
         gone = deleted_spec.get("from_changed")  # deletions within the changes listing (Zendesk)
-        try:
+        with extract_files(folder, entity.name) as (records, deletions):
             for origin, page in _pages(client, spec["changed"], values, label):
                 pages += 1
                 for item in page:
@@ -207,26 +206,8 @@ def extract_vendor(
                             continue
                         key = vendors.field(item, deleted_spec["key"])
                         deletions.write(key, {entity.primary_key: key, "deleted_at": at, "_origin": origin})
-            records.close()
-            deletions.close()
-            deletions.publish()  # the records file last: its presence means the extract is complete
-            records.publish()
-        except BaseException:
-            records.discard()
-            deletions.discard()
-            raise
         with conn.transaction():
-            windows.record_window(
-                conn,
-                entity.source,
-                entity.name,
-                batch_date,
-                window,
-                records=records.count,
-                deleted=deletions.count,
-                pages=pages,
-                duplicates=records.duplicates + deletions.duplicates,
-            )
+            record_extract(conn, entity, batch_date, window, records, deletions, pages)
         conn.execute("select pg_advisory_unlock(hashtext(%s))", [f"salesdw.extract.{entity.source}.{entity.name}"])
     log.info("%s %s: %d records, %d deletions in %d pages", label, batch_date, records.count, deletions.count, pages)
     return {
