@@ -23,7 +23,9 @@ sources:
     keep_files: true
     entities:
 """
-OPPORTUNITIES = CRM_FILES + """\
+OPPORTUNITIES = (
+    CRM_FILES
+    + """\
       reps: {file: team.csv, columns: {rep_id: agent}}
       opportunities:
         file: deals_{YYYYMMDD}.csv
@@ -42,6 +44,7 @@ OPPORTUNITIES = CRM_FILES + """\
         constants: {currency: USD, updated_at: "{day}"}
         values: {stage: {Won: won, Lost: lost}, product_line: {GTXPro: GTX Pro}}
 """
+)
 
 
 def test_a_deployment_configures_only_what_it_lists(deployed, tmp_path):
@@ -164,7 +167,9 @@ def test_check_source_lists_what_does_not_fit_before_any_run(deployed, tmp_path,
     assert "fits (1 records)" in capsys.readouterr().out
 
 
-SNAPSHOT = CRM_FILES + """\
+SNAPSHOT = (
+    CRM_FILES
+    + """\
       accounts:
         file: accounts.csv
         snapshot: true
@@ -172,6 +177,7 @@ SNAPSHOT = CRM_FILES + """\
                   owner_rep_id: ~, acquisition_channel: ~, created_at: ~}
         constants: {updated_at: "{day}"}
 """
+)
 
 
 def _land(entity, day, url, landing, archive):
