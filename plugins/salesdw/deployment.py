@@ -85,7 +85,7 @@ def dbt_seed_path() -> str:
 
 def reporting_currency() -> str:
     """The marts' reporting currency, as dbt reads it (dbt_project.yml's default is CNY)."""
-    return os.environ.get(DBT_ENVIRONMENT["reporting_currency"]) or str(settings().get("reporting_currency", "CNY"))
+    return str(settings().get("reporting_currency", "CNY"))
 
 
 def environment() -> dict[str, str]:
@@ -99,8 +99,11 @@ def environment() -> dict[str, str]:
 
 def export_environment() -> None:
     """Into this process's environment (inherited by dbt, Airflow's task processes and cosmos's
-    dbt runner), unless the operator set a variable by hand."""
-    for name, value in environment().items():
-        os.environ.setdefault(name, value)
+    dbt runner). Always this process's deployment's: a variable inherited from a parent that runs
+    another deployment (a test session starting `make example-maven`) must not win."""
+    os.environ.update(environment())
+    for key, name in DBT_ENVIRONMENT.items():
+        if key not in settings():
+            os.environ.pop(name, None)  # dbt_project.yml's default
     if paths.DEPLOYMENT_FILE is not None:  # absolute, for processes started elsewhere (Airflow's tasks)
         os.environ["SALESDW_CONFIG"] = str(paths.DEPLOYMENT_FILE)
