@@ -40,8 +40,9 @@ MAVEN_DIR ?= .salesdw-maven
 MAVEN_PORT ?= 54339
 MAVEN_DATE ?= 2017-12-31# the day the export was taken: its last day
 example-maven: install
-	@export SALESDW_CONFIG=examples/maven_crm/salesdw.yml SALESDW_STATE_DIR=$(MAVEN_DIR) \
-		SALESDW_DATA_DIR=$(MAVEN_DIR)/data SALESDW_PG_PORT=$(MAVEN_PORT) AIRFLOW_HOME=$(MAVEN_DIR)/airflow; \
+	@export SALESDW_CONFIG=$(abspath examples/maven_crm/salesdw.yml) SALESDW_STATE_DIR=$(abspath $(MAVEN_DIR)) \
+		SALESDW_DATA_DIR=$(abspath $(MAVEN_DIR))/data SALESDW_PG_PORT=$(MAVEN_PORT) \
+		AIRFLOW_HOME=$(abspath $(MAVEN_DIR))/airflow; \
 	$(BIN)/salesdw db start && $(BIN)/salesdw run --date $(MAVEN_DATE) && $(BIN)/salesdw summary && \
 	$(BIN)/salesdw db url --role bi
 

@@ -75,7 +75,8 @@ def marts(tmp_path_factory):
     env.update({"AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False"})
     port = free_port()
     proc = subprocess.run(
-        ["make", "-s", "example-maven", f"MAVEN_DIR={state}", f"MAVEN_PORT={port}"],
+        # relative, as the Makefile's default is: every path it hands on must be made absolute
+        ["make", "-s", "example-maven", f"MAVEN_DIR={os.path.relpath(state, paths.ROOT)}", f"MAVEN_PORT={port}"],
         cwd=paths.ROOT,
         env=env,
         capture_output=True,

@@ -33,9 +33,9 @@ HEADLINES = {
     "service contract renewal rate": """
         select sum(contracts_renewed)::numeric / nullif(sum(contracts_ending), 0) from marts.customer_service""",
     "predicted margin, next 12 months ({currency})": "select sum(predicted_margin) from marts.customer_lifetime_value",
-    "deals without an account (under the unknown account)": """
+    "deals without an account": """
         select count(*) from marts.fct_opportunities where account_id = '(unknown)'""",
-    "won deals without an amount (left out of bookings)": """
+    "won deals without an amount": """
         select count(*) from marts.fct_opportunities where is_won and amount is null""",
     "NPS, all surveys": """
         select 100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(promoters + passives + detractors), 0)
