@@ -315,10 +315,6 @@ def entities() -> tuple[Entity, ...]:
     return tuple(replace(e, references=tuple((c, t) for c, t in e.references if t in have)) for e in found)
 
 
-def configured(source: str, name: str) -> bool:
-    return any(e.source == source and e.name == name for e in entities())
-
-
 def currencies() -> tuple[str, ...]:
     """The currencies a record may carry: the analyst's seed (vocabulary.py), not a second list here."""
     return vocabulary.currencies()

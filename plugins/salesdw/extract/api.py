@@ -497,8 +497,15 @@ def extract_source(
 
 
 def api_connection(conn_id: str) -> tuple[str, str]:
-    """(base URL, token) of an Airflow connection: host, port and schema (the URL scheme, http or https,
-    as Airflow's HTTP connections use it; anything else is taken as a base path), password = token."""
+    """(base URL, token) of an Airflow connection (see connection_parts); password = token."""
+    base, _, token = connection_parts(conn_id)
+    return base, token
+
+
+def connection_parts(conn_id: str, default_scheme: str = "http") -> tuple[str, str | None, str]:
+    """(base URL, login, password) of an Airflow connection: host, port and schema (the URL scheme, http
+    or https, as Airflow's HTTP connections use it; anything else is taken as a base path). The login is
+    an OAuth client id where the API takes one; the password its token, or the client secret."""
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
@@ -509,10 +516,10 @@ def api_connection(conn_id: str) -> tuple[str, str]:
     if "://" in conn.host:
         base = conn.host.rstrip("/")
     else:
-        scheme, path = "http", ""
+        scheme, path = default_scheme, ""
         if conn.schema in ("http", "https"):
             scheme = conn.schema
         elif conn.schema:
             path = "/" + conn.schema.strip("/")
         base = f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "") + path
-    return base, conn.password
+    return base, conn.login or None, conn.password

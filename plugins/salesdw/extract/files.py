@@ -22,8 +22,8 @@ from salesdw.config import Entity
 from salesdw.errors import RefusedDeliveryError
 from salesdw.extract import deliveries
 from salesdw.extract.landing import MissingFeedError
-from salesdw.extract.mapping import reshape
-from salesdw.extract.transcode import EMPTY_MARKER, DropFolderError, to_csv
+from salesdw.extract.mapping import to_contract_shape
+from salesdw.extract.transcode import EMPTY_MARKER, DropFolderError
 
 __all__ = ["DropFolderError", "FileExtractResult", "extract_files", "settle_load"]
 
@@ -152,14 +152,9 @@ def extract_files(
             incoming.parent.mkdir(parents=True, exist_ok=True)
             part = incoming.with_name(incoming.name + ".part")
             try:
-                encoding = to_csv(entity, archived, part)
-                if entity.mapped:  # the deployment's columns and values onto the contract's
-                    shaped = part.with_suffix(".mapped")
-                    reshape(entity, part, shaped, day, str(src))
-                    shaped.replace(part)
+                encoding = to_contract_shape(entity, archived, part, day, str(src))
             except RefusedDeliveryError as exc:
                 part.unlink(missing_ok=True)
-                part.with_suffix(".mapped").unlink(missing_ok=True)
                 refused = str(exc).replace(str(archived), str(src))  # name the file as delivered
                 deliveries.record(conn, entity, day, number, outcome="refused", error=refused, **facts)
             else:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from salesdw.config import Entity
 from salesdw.errors import RefusedDeliveryError
+from salesdw.extract.transcode import to_csv
 from salesdw.load.readers import PADDING, Lines, unclosed_quote
 
 
@@ -29,9 +30,7 @@ class MappingError(RefusedDeliveryError):
 
 def remap(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> None:
     """Write `src` (the landed UTF-8 CSV) to `dst` with the contract's columns, in its order."""
-    mapping, constants = dict(entity.mapping), dict(entity.constants)
-    values = _translations(entity)
-    fixed = {c: v.replace("{day}", day.isoformat()) for c, v in constants.items()}
+    mapping, fixed, values = dict(entity.mapping), _constants(entity, day), _translations(entity)
     with src.open(encoding="utf-8", newline="") as inp, dst.open("w", encoding="utf-8", newline="") as out:
         lines = Lines(inp)
         reader, writer = csv.reader(lines), csv.writer(out, lineterminator="\n")
@@ -72,6 +71,11 @@ def remap(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> None:
             )
 
 
+def _constants(entity: Entity, day: date) -> dict[str, str]:
+    """column -> its constant for the batch day ("{day}" is it)."""
+    return {c: v.replace("{day}", day.isoformat()) for c, v in entity.constants}
+
+
 def _translations(entity: Entity) -> dict:
     """column -> how its values are translated: a mapping of values, or a function for numbers."""
     found: dict = {c: dict(m) for c, m in entity.value_maps}
@@ -106,9 +110,7 @@ def record_mapper(entity: Entity, day: date):
     for files."""
     from salesdw.extract.vendors import field
 
-    mapping = dict(entity.mapping)
-    fixed = {c: v.replace("{day}", day.isoformat()) for c, v in entity.constants}
-    values = _translations(entity)
+    mapping, fixed, values = dict(entity.mapping), _constants(entity, day), _translations(entity)
     paths = {c: mapping.get(c, c) for c in entity.columns if c not in fixed}
 
     def mapped(record: dict) -> dict:
@@ -143,3 +145,17 @@ def reshape(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> Non
         remap_jsonl(entity, src, dst, day)
     else:
         remap(entity, src, dst, day, origin)
+
+
+def to_contract_shape(entity: Entity, src: Path, dst: Path, day: date, origin: str) -> str:
+    """The delivered `src` at `dst` as the loader reads it: one encoding and newline convention
+    (transcode.to_csv), then the deployment's mappings. Returns the encoding it was read with."""
+    encoding = to_csv(entity, src, dst)
+    if entity.mapped:
+        shaped = dst.with_name(dst.name + ".mapped")
+        try:
+            reshape(entity, dst, shaped, day, origin)
+            shaped.replace(dst)
+        finally:
+            shaped.unlink(missing_ok=True)
+    return encoding

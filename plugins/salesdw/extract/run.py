@@ -56,10 +56,11 @@ def extract_for_interval(
     """Land the entity's feed for the interval; returns {entity, path, ...} for the load step."""
     entity = config.entity(source, name)
     if entity.api_profile:  # a vendor's API (Salesforce, HubSpot, Zoho, Zendesk)
-        from salesdw.extract.vendor_api import extract_vendor, vendor_connection
+        from salesdw.extract.api import connection_parts
+        from salesdw.extract.vendor_api import extract_vendor
 
         _connection(entity.connection_id, entity)  # one clear sentence when it is missing
-        base_url, login, secret = vendor_connection(entity.connection_id)
+        base_url, login, secret = connection_parts(entity.connection_id, default_scheme="https")
         return {"source": source} | extract_vendor(
             entity, base_url, login, secret, interval_start, interval_end, warehouse_url=warehouse_url
         )

@@ -28,8 +28,7 @@ import yaml
 from salesdw import config, deployment, paths
 from salesdw.config import Entity
 from salesdw.errors import RefusedDeliveryError
-from salesdw.extract.mapping import reshape
-from salesdw.extract.transcode import to_csv
+from salesdw.extract.mapping import to_contract_shape
 from salesdw.load.readers import READERS, Blank
 
 ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ].*)?$")
@@ -98,10 +97,7 @@ def check_file(entity: Entity, sample: Path, day: date) -> Report:
     with tempfile.TemporaryDirectory(prefix="salesdw-check-") as tmp:
         landed = Path(tmp) / f"{entity.name}.csv"
         try:
-            to_csv(entity, sample, landed)
-            if entity.mapped:
-                reshape(entity, landed, Path(tmp) / "mapped", day, str(sample))
-                landed = Path(tmp) / "mapped"
+            to_contract_shape(entity, sample, landed, day, str(sample))
             records = list(_records(entity, landed, str(sample), report))
         except RefusedDeliveryError as exc:
             report.refused = str(exc).replace(str(landed), str(sample))

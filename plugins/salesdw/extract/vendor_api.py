@@ -221,19 +221,3 @@ def extract_vendor(
         "window_start": iso(since),
         "window_end": iso(before),
     }
-
-
-def vendor_connection(conn_id: str) -> tuple[str, str | None, str]:
-    """(base URL, login, secret) of an Airflow connection: its host (a full URL, or host and port with
-    the scheme as schema), login (an OAuth client id) and password (a token, or the client secret)."""
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(conn_id)
-    if not conn.host or not conn.password:
-        raise ExtractError(f"Airflow connection {conn_id!r}: expected the API's host and its secret as the password")
-    if "://" in conn.host:
-        base = conn.host.rstrip("/")
-    else:
-        scheme = conn.schema if conn.schema in ("http", "https") else "https"
-        base = f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "")
-    return base, conn.login or None, conn.password
