@@ -172,7 +172,7 @@ def test_bookings_match_the_crm_to_the_cent(nightly):
 def test_attainment_is_bookings_over_target(nightly):
     url, _, _ = nightly
     targets = {
-        (t["rep_id"], t["product_line"], t["target_month"][:7]): t["amount"]
+        (t["rep_id"], t["product_line"], t["target_month"][:7]): Decimal(t["amount"])  # landed as its decimal text
         for t in _latest("crm", "targets", "target_id", "updated_at").values()
     }
     with psycopg.connect(url) as conn:

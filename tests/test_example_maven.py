@@ -3,7 +3,8 @@
 examples/maven_crm/ holds the Maven Analytics export as published and a deployment file beside it;
 no code knows its shape. The marts the example publishes must equal an independent computation
 from the CSVs, to the cent: bookings in total, per agent, per manager x quarter and per regional
-office x quarter; the win rate overall and per agent; the median signing cycle of won deals.
+office x quarter; the win rate overall and per agent; the median signing cycle of won deals; and,
+the example having no cost feed, each account's lifetime value on its bookings.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def _quarter(day: str) -> date:
 def expected() -> dict:
     """The figures, computed from the CSVs alone (no salesdw code)."""
     teams = {r["sales_agent"]: r for r in _rows("sales_teams.csv")}
+    accounts = [r["account"] for r in _rows("accounts.csv")]
     deals = _rows("sales_pipeline.csv")
     won = [d for d in deals if d["deal_stage"] == "Won"]
     lost = [d for d in deals if d["deal_stage"] == "Lost"]
     by_agent, by_manager, by_office = defaultdict(Decimal), defaultdict(Decimal), defaultdict(Decimal)
+    by_account = dict.fromkeys(accounts, Decimal(0))  # every account a customer, with orders or not
     wins, closed = defaultdict(int), defaultdict(int)
     for d in won:
         amount, agent = Decimal(d["close_value"]), d["sales_agent"]
@@ -50,6 +53,8 @@ def expected() -> dict:
         by_manager[(teams[agent]["manager"], _quarter(d["close_date"]))] += amount
         by_office[(teams[agent]["regional_office"], _quarter(d["close_date"]))] += amount
         wins[agent] += 1
+        if d["account"]:  # a deal without one is no customer's
+            by_account[d["account"]] += amount
     for d in won + lost:
         closed[d["sales_agent"]] += 1
     cycles = [(date.fromisoformat(d["close_date"]) - date.fromisoformat(d["engage_date"])).days for d in won]
@@ -59,6 +64,7 @@ def expected() -> dict:
         "by_agent": dict(by_agent),
         "by_manager": dict(by_manager),
         "by_office": dict(by_office),
+        "by_account": by_account,
         "win_rate": Decimal(len(won)) / Decimal(len(won) + len(lost)),
         "win_rate_by_agent": {a: Decimal(wins[a]) / Decimal(n) for a, n in closed.items()},
         "median_cycle": Decimal(str(statistics.median(cycles))),
@@ -147,6 +153,24 @@ def test_deals_without_an_account_count_under_the_unknown_account(marts, expecte
     assert counts == (expected["deals"], expected["without_account"])
     (name,) = conn.execute("select customer_name from marts.dim_customer where customer_id = '(unknown)'").fetchone()
     assert name == "Unknown account"
+
+
+def test_customer_value_is_on_bookings_without_a_cost_feed(marts, expected):
+    """The example has no cost feed (finance.product_costs): a customer's lifetime value is counted
+    on its bookings (value_basis 'bookings'), not as a margin of 0: each account's historical value
+    is the close_value of its won deals, to the cent (no service desk either: net = gross); the
+    prediction is on bookings too."""
+    conn, stdout = marts
+    assert conn.execute("select distinct value_basis from marts.customer_lifetime_value").fetchall() == [("bookings",)]
+    for column in ("gross_margin", "net_margin"):
+        found = _pairs(conn, f"select customer_id, {column} from marts.customer_lifetime_value")
+        assert found == expected["by_account"], column
+    assert _pairs(conn, "select customer_id, product_cost from marts.customer_lifetime_value") == dict.fromkeys(
+        expected["by_account"], Decimal(0)
+    )
+    (predicted,) = conn.execute("select sum(predicted_margin) from marts.customer_lifetime_value").fetchone()
+    assert predicted > 0
+    assert "predicted bookings, next 12 months (USD)" in stdout
 
 
 def test_the_example_is_configuration_only():

@@ -1,4 +1,5 @@
-"""The API extractor against the simulated APIs and a real warehouse: windows, retries, duplicates."""
+"""The API extractor (dlt's RESTClient, extract/api.py) against the simulated sources' own APIs and
+a real warehouse: windows, retries, duplicates, answers that break the contract."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ import logging
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 from salesdw import config
-from salesdw.extract.api import ExtractError, RetryPolicy, TokenRejectedError, extract_entity
+from salesdw.extract.api import ExtractError, RetryPolicy, TokenRejectedError, extract_api
 from salesdw_dev.generate import generate
 from salesdw_dev.simulate.server import start_in_thread
 
 TOKEN = "test-token"
 DAY1 = datetime(2026, 1, 1, tzinfo=UTC)
-FAST = RetryPolicy(max_attempts=4, backoff=0.01, max_backoff=0.05)
+FAST = RetryPolicy(max_attempts=4, backoff=0.01, max_backoff=5.0)  # a Retry-After of a second is honoured
 
 
 def _day(n: int) -> tuple[datetime, datetime]:
@@ -47,15 +49,28 @@ def serve(world):
         server.stop()
 
 
+class Extracted(SimpleNamespace):
+    """extract_api's result, its paths as paths."""
+
+    def __init__(self, result: dict) -> None:
+        super().__init__(**result)
+        self.path, self.deleted_path = Path(result["path"]), Path(result["deleted_path"])
+        self.batch_date = date.fromisoformat(result["batch_date"])
+        for key in ("window_start", "window_end"):
+            setattr(self, key, datetime.fromisoformat(result[key]) if result.get(key) else None)
+
+
 @pytest.fixture
 def extract(fresh_db, tmp_path):
-    """extract_entity with the test's warehouse and landing folder, small pages and fast retries."""
+    """extract_api for a demo entity, with the test's warehouse and landing folder, small pages and fast retries."""
     landing = tmp_path / "landing"
 
-    def run(entity: str, base: str, day: int, **kwargs):
+    def run(name: str, base: str, day: int, **kwargs):
+        entity = next(e for e in config.contract() if e.name == name)
         kwargs = {"page_size": 25, "retry": FAST, "timeout": 5.0} | kwargs
-        return extract_entity(
-            entity, base, kwargs.pop("token", TOKEN), *_day(day), warehouse_url=fresh_db, landing=landing, **kwargs
+        token = kwargs.pop("token", TOKEN)
+        return Extracted(
+            extract_api(entity, base, None, token, *_day(day), warehouse_url=fresh_db, landing=landing, **kwargs)
         )
 
     run.landing = landing
@@ -63,7 +78,7 @@ def extract(fresh_db, tmp_path):
 
 
 def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line, parse_float=str) for line in path.read_text().splitlines()]
 
 
 def _without_origin(path: Path) -> list[dict]:
@@ -108,7 +123,7 @@ def test_first_run_is_full_then_incremental_and_matches_the_feeds(world, serve, 
         assert result.path == extract.landing / source / _day(day)[0].date().isoformat() / f"{entity}.jsonl"
         origins = [r["_origin"] for r in _records(result.path)] or ["(none)"]
         if landed:
-            assert origins[0].startswith(f"{base}/{'crm' if source == 'crm' else 'service'}/v1/{entity}?")
+            assert origins[0].startswith(f"GET {base}/{'crm' if source == 'crm' else 'service'}/v1/{entity}?")
             assert origins[0].endswith(" page 1") and origins[-1].endswith(f" page {(len(landed) - 1) // 25 + 1}")
         deleted = [r[pk] for r in _records(result.deleted_path)]
         assert deleted == _state_deletes(world, source, entity, result.window_start, result.window_end)
@@ -220,7 +235,7 @@ def test_a_rejected_token_names_the_connection(serve, extract):
     with pytest.raises(TokenRejectedError) as failure:
         extract("reps", base, 1, token="stale")
     message = str(failure.value)
-    assert f"token rejected by {base}/crm/v1/reps?" in message and "Airflow connection 'crm_api'" in message
+    assert f"token rejected by GET {base}/crm/v1/reps?" in message and "Airflow connection 'crm_api'" in message
     with pytest.raises(TokenRejectedError, match="service_desk_api"):
         extract("surveys", base, 1, token="stale")
 
@@ -229,7 +244,7 @@ def test_an_answer_that_is_not_the_contract_names_the_url(serve, extract):
     _, base = serve(script={1: "invalid_json"})
     with pytest.raises(
         ExtractError,
-        match=r"tickets: unexpected answer from http://127\.0\.0\.1:\d+/service/v1/"
+        match=r"tickets: unexpected answer from GET http://127\.0\.0\.1:\d+/service/v1/"
         r"tickets\?.*: expected JSON, got text/html",
     ):
         extract("tickets", base, 1)
@@ -257,7 +272,8 @@ def test_field_drift_is_recorded_and_extraction_goes_on(tmp_path, serve, extract
         result = extract("surveys", base, 1, page_size=7)
         extract("surveys", base, 1, page_size=7)  # a rerun replaces, not adds, the batch's record
     assert result.records == 30 and (result.added_fields, result.removed_fields) == (["channel"], ["nps"])
-    assert _records(result.path)[-1]["channel"] == "email"  # the API's record, as sent
+    last = _records(result.path)[-1]  # in the contract's columns: the new field is not landed, the lost one empty
+    assert "channel" not in last and last["nps"] is None and last["csat"] == 5
     drift_logs = [r for r in caplog.records if "changed shape" in r.getMessage()]
     assert len(drift_logs) == 2 and "channel" in drift_logs[0].getMessage()
     with psycopg.connect(fresh_db) as conn:
@@ -266,15 +282,71 @@ def test_field_drift_is_recorded_and_extraction_goes_on(tmp_path, serve, extract
 
 
 def test_base_url_and_token_come_from_the_airflow_connection(monkeypatch):
-    from salesdw.extract.api import api_connection
+    from salesdw.extract.api import connection_parts
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_CRM_API",
         json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": 8765, "schema": "http", "password": "s3cret/+"}),
     )
-    assert api_connection("crm_api") == ("http://127.0.0.1:8765", "s3cret/+")
+    assert connection_parts("crm_api") == ("http://127.0.0.1:8765", None, "s3cret/+")
     monkeypatch.setenv("AIRFLOW_CONN_SERVICE_DESK_API", "http://:tok%2Fx@desk.example.com:443/https")
-    assert api_connection("service_desk_api") == ("https://desk.example.com:443", "tok/x")
+    assert connection_parts("service_desk_api", "http") == ("https://desk.example.com:443", None, "tok/x")
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_API", "http://:tok@127.0.0.1:8765")  # as salesdw run serves the simulator
+    assert connection_parts("crm_api", "http")[0] == "http://127.0.0.1:8765"
+    assert connection_parts("crm_api")[0] == "https://127.0.0.1:8765"  # a vendor's default
     monkeypatch.setenv("AIRFLOW_CONN_CRM_API", json.dumps({"conn_type": "http", "host": "127.0.0.1"}))
     with pytest.raises(ExtractError, match="crm_api.*API token as its password"):
-        api_connection("crm_api")
+        connection_parts("crm_api")
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    """A bare HTTP server answering each GET with the next of the given JSON bodies (an API that changed)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(bodies.pop(0) if bodies else {"results": [], "next_page": None}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield bodies, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_answer_without_its_records_list_is_an_error_not_an_empty_day(scripted, extract):
+    bodies, base = scripted
+    bodies.append({"items": [], "next_page": None})  # the vendor renamed its records list
+    with pytest.raises(
+        ExtractError,
+        match=r"tickets: unexpected answer from GET .*/service/v1/tickets\?.*"
+        r"expected a JSON object with 'results' \(a list\), got keys \['items', 'next_page'\]",
+    ):
+        extract("tickets", base, 1)
+    assert not list(extract.landing.rglob("tickets*"))
+
+
+def test_a_next_page_off_the_configured_host_is_not_followed(scripted, extract):
+    bodies, base = scripted
+    bodies.append({"results": [{"ticket_id": "T1"}], "next_page": "http://elsewhere.example/service/v1/tickets?page=2"})
+    with pytest.raises(ExtractError, match=r"points to http://elsewhere\.example/.* outside http://127\.0\.0\.1"):
+        extract("tickets", base, 1)
+
+
+def test_a_next_page_asked_for_twice_is_a_pagination_loop(scripted, extract):
+    bodies, base = scripted
+    page2 = f"{base}/service/v1/tickets?page=2"
+    bodies += [{"results": [{"ticket_id": f"T{i}"}], "next_page": page2} for i in range(3)]
+    with pytest.raises(ExtractError, match="pagination loop at GET .*page=2"):
+        extract("tickets", base, 1)

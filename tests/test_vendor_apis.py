@@ -1,7 +1,7 @@
 """The vendors' APIs, configured and extracted: Salesforce, HubSpot CRM v3, Zoho CRM, Zendesk.
 
 The simulator serves one source state in each vendor's documented shape (simulate/vendors.py); the
-deployment names the vendor (`api: salesforce`); the extractor (extract/vendor_api.py, on dlt's
+deployment names the vendor (`api: salesforce`); the extractor (extract/api.py, on dlt's
 RESTClient) lands the day's records in the contract's columns, with the deletions, across many
 pages. Like the real APIs the simulator answers with current versions only: a record changed after
 the day is the next day's, and a rerun of the day replays what was landed for it.
@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 from salesdw import config
-from salesdw.extract.vendor_api import extract_vendor
+from salesdw.extract.api import extract_api
 from salesdw_dev.simulate.server import start_in_thread
 from salesdw_dev.simulate.state import load_entity
 
@@ -97,7 +97,7 @@ def test_each_crm_vendor_lands_the_day_with_its_deletions(vendor, deployed, tmp_
     server.vendor_apis.page_size = 4  # many pages: every paginator turns
     try:
         day, landing = (D, D + timedelta(days=1)), tmp_path / "landing"
-        first = extract_vendor(
+        first = extract_api(
             opportunities, base_url, "salesdw-app", server.token, *day, warehouse_url=fresh_db, landing=landing
         )
         assert first["status"] == "extracted" and first["pages"] > 6
@@ -127,7 +127,7 @@ def test_each_crm_vendor_lands_the_day_with_its_deletions(vendor, deployed, tmp_
         ]
 
         # the next day: the late update of O04, nothing else changed
-        second = extract_vendor(
+        second = extract_api(
             opportunities, base_url, "salesdw-app", server.token, D + timedelta(days=1), D + timedelta(days=2),
             warehouse_url=fresh_db, landing=landing,
         )  # fmt: skip
@@ -135,11 +135,11 @@ def test_each_crm_vendor_lands_the_day_with_its_deletions(vendor, deployed, tmp_
         assert _lines(second["deleted_path"]) == []
 
         # a rerun of the first day replays what was landed for it, unless asked to refetch
-        again = extract_vendor(
+        again = extract_api(
             opportunities, base_url, "salesdw-app", server.token, *day, warehouse_url=fresh_db, landing=landing
         )
         assert again["status"] == "replayed" and _lines(again["path"]) == _lines(first["path"])
-        fetched = extract_vendor(
+        fetched = extract_api(
             opportunities, base_url, "x", server.token, *day, warehouse_url=fresh_db, landing=landing, refetch=True
         )
         assert fetched["status"] == "extracted"
@@ -153,7 +153,7 @@ def test_zendesk_incremental_export_lands_tickets_and_deleted_tickets(deployed, 
     server, base_url = start_in_thread(_state(tmp_path, "after_sales", "tickets", _ticket))
     server.vendor_apis.page_size = 4
     try:
-        result = extract_vendor(
+        result = extract_api(
             tickets, base_url, None, server.token, D, D + timedelta(days=1), warehouse_url=fresh_db,
             landing=tmp_path / "landing",
         )  # fmt: skip
@@ -166,13 +166,16 @@ def test_zendesk_incremental_export_lands_tickets_and_deleted_tickets(deployed, 
 
 
 def test_a_rejected_token_is_one_sentence_with_the_url(deployed, tmp_path, fresh_db):
-    from salesdw.extract.api import ExtractError
+    from salesdw.extract.api import TokenRejectedError
 
     deployed(CRM.format(vendor="hubspot"))
     server, base_url = start_in_thread(_state(tmp_path, "crm", "opportunities", _opportunity))
     try:
-        with pytest.raises(ExtractError, match=r"HTTP 401 from http://127\.0\.0\.1:\d+/crm/v3/objects/deals/search"):
-            extract_vendor(
+        with pytest.raises(
+            TokenRejectedError,
+            match=r"token rejected by POST http://127\.0\.0\.1:\d+/crm/v3/objects/deals/search \(HTTP 401.*'crm_api'",
+        ):
+            extract_api(
                 config.entity("crm", "opportunities"), base_url, None, "wrong", D, D + timedelta(days=1),
                 warehouse_url=fresh_db, landing=tmp_path / "landing",
             )  # fmt: skip
@@ -184,6 +187,6 @@ def test_every_profile_maps_contract_columns_only():
     from salesdw.extract import vendors
 
     for name, spec in vendors.profiles().items():
-        for entity, mapped in spec["entities"].items():
+        for entity, mapped in spec.get("entities", {}).items():
             source, table = entity.split(".")
             assert set(mapped["columns"]) <= set(config.entity(source, table).columns), (name, entity)

@@ -67,6 +67,31 @@ def test_dbt_reads_the_same_folder_and_the_reporting_currency(tmp_path, monkeypa
         deployment.settings.cache_clear()
 
 
+CRM_ALONE = """
+sources:
+  crm:
+    delivery: files
+    format: csv
+    entities:
+      opportunities: {}
+"""
+
+
+def test_the_clv_value_basis_is_margin_with_a_cost_feed_and_bookings_without(deployed, monkeypatch):
+    """dbt's var clv_value_basis, from the feeds the deployment configures, in every dbt invocation:
+    the demo (every feed) and a deployment with finance.product_costs count margin, a CRM alone its
+    bookings; `salesdw dbt` (runner.dbt_env) passes this process's, not an inherited one."""
+    from salesdw.orchestrate.runner import dbt_env
+
+    assert deployment.environment()["SALESDW_CLV_VALUE_BASIS"] == "margin"
+    deployed(CRM_ALONE)
+    assert deployment.environment()["SALESDW_CLV_VALUE_BASIS"] == "bookings"
+    monkeypatch.setenv("SALESDW_CLV_VALUE_BASIS", "margin")  # left by a parent running another deployment
+    assert dbt_env("postgresql://u:p@127.0.0.1:5432/db")["SALESDW_CLV_VALUE_BASIS"] == "bookings"
+    deployed(CRM_ALONE + "  finance:\n    entities:\n      product_costs: {}\n")
+    assert deployment.environment()["SALESDW_CLV_VALUE_BASIS"] == "margin"
+
+
 def test_an_unknown_deployment_key_is_named(tmp_path, monkeypatch):
     (tmp_path / "salesdw.yml").write_text("reporting_curency: USD\n")
     monkeypatch.setattr(paths, "DEPLOYMENT_FILE", tmp_path / "salesdw.yml")

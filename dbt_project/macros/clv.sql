@@ -22,6 +22,22 @@
 {%- endmacro %}
 
 
+{#-
+    What a customer's value is counted on, var clv_value_basis (dbt_project.yml, exported by salesdw
+    from the deployment's feeds): 'margin' (gross margin after product cost) or 'bookings' (the
+    orders' amounts, no cost feed). int_customer_orders_margined applies it; the CLV marts name it.
+-#}
+{% macro clv_value_basis() -%}
+    {%- set basis = var('clv_value_basis', 'margin') -%}
+    {%- if basis not in ('margin', 'bookings') -%}
+        {{ exceptions.raise_compiler_error(
+            "var clv_value_basis is '" ~ basis ~ "' (env SALESDW_CLV_VALUE_BASIS); expected 'margin' or 'bookings'"
+        ) }}
+    {%- endif -%}
+    {{ return(basis) }}
+{%- endmacro %}
+
+
 {#- SQL expression: the date months_back months before date_expression (a date). -#}
 {% macro clv_months_before(date_expression, months) -%}
     cast({{ date_expression }} - interval '{{ months }} months' as date)

@@ -1,6 +1,7 @@
 -- customer_lifetime_value adds up to the facts for its customers (accounts not deleted in the
 -- CRM): historical revenue to fct_bookings closed by the run date, cash collected to
--- fct_payments (reporting currency). Fails with the measure and both totals when they differ
+-- fct_payments (reporting currency); on the bookings basis (no cost feed) its historical value,
+-- gross_margin, to the same bookings. Fails with the measure and both totals when they differ
 -- by a cent.
 with
 
@@ -40,6 +41,15 @@ checks as (
         coalesce(sum(amount_reporting), 0)
     from payments
     where account_id in (select customer_id from customers)
+
+    union all
+
+    select
+        'gross_margin on the bookings basis',
+        (select coalesce(sum(gross_margin), 0) from customers where value_basis = 'bookings'),
+        coalesce(sum(booking_amount_reporting), 0)
+    from bookings
+    where account_id in (select customer_id from customers where value_basis = 'bookings')
 
 )
 

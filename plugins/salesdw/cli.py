@@ -142,7 +142,7 @@ def cmd_run(args) -> int:
         print("give --date YYYY-MM-DD or --start YYYY-MM-DD [--end YYYY-MM-DD]", file=sys.stderr)
         return 2
     if args.refetch:
-        os.environ["SALESDW_REFETCH"] = "1"  # read by the extract tasks (extract/vendor_api.py)
+        os.environ["SALESDW_REFETCH"] = "1"  # read by the extract tasks (extract/api.py)
     return 0 if run_dates(_url(), days, backfill=args.backfill) else 1
 
 

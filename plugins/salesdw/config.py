@@ -65,8 +65,8 @@ class Entity:
     mapping: tuple[tuple[str, str | None], ...] = ()  # (column, the export's header; None: not exported)
     constants: tuple[tuple[str, str], ...] = ()  # (column, value; "{day}" is the batch day)
     value_maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (column, (export value, ours))
-    api_profile: str | None = None  # a vendor's API (extract/vendors.yml): salesforce, hubspot, zoho, zendesk
-    api_object: str | None = None  # the vendor's object (Opportunity, deals, Deals, tickets)
+    api_profile: str | None = None  # its API's profile (extract/vendors.yml): salesforce, hubspot, ..., salesdw_crm
+    api_object: str | None = None  # the API's object (Opportunity, deals, Deals, tickets; reps for salesdw_crm)
     number_format: tuple[str, str] | None = None  # (decimal mark, thousands separator) of numbers not 1234.56
 
     @property
@@ -187,8 +187,16 @@ def _entity(source: str, src: dict, name: str, ent: dict, delivered: dict | None
         references=tuple(ent.get("references", {}).items()),
         trim=bool(src.get("trim", True)),
         required=required,
+        api_profile=src.get("api") if src["delivery"] == "api" else None,
+        api_object=name if src["delivery"] == "api" else None,
     )
     return entity if delivered is None else _delivered(entity, delivered)
+
+
+def _vendor_profiles() -> list[str]:
+    from salesdw.extract import vendors
+
+    return [name for name, spec in vendors.profiles().items() if not spec.get("source")]
 
 
 SOURCE_KEYS = {
@@ -211,7 +219,8 @@ def _delivered(entity: Entity, where: dict) -> Entity:
     """The contract's entity as a deployment delivers it: `where` merges its source's keys and its own."""
     label = f"{deployment.label()}: {entity.source}.{entity.name}"
     columns = {str(k): (None if v is None else str(v)) for k, v in (where.get("columns") or {}).items()}
-    profile, api_object = where.get("api"), None
+    by_api = where.get("delivery", "api" if where.get("api") else entity.delivery) == "api"
+    profile, api_object = (where.get("api") or entity.api_profile) if by_api else None, None
     if profile:  # a vendor's API: its standard fields, under the deployment's own
         from salesdw.extract import vendors
 
@@ -221,6 +230,11 @@ def _delivered(entity: Entity, where: dict) -> Entity:
             raise ConfigError(f"{label}: {exc}") from None
         columns = {k: (None if v is None else str(v)) for k, v in spec["columns"].items()} | columns
         api_object = str(where.get("object", spec["object"]))
+    elif by_api:
+        raise ConfigError(
+            f"{label}: arrives by API, but names no API profile: give `api:` one of"
+            f" {', '.join(_vendor_profiles())} (extract/vendors.yml), or deliver it as files"
+        )
     constants = {str(k): str(v) for k, v in (where.get("constants") or {}).items()}
     values = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in (where.get("values") or {}).items()}
     for key, named in (("columns", columns), ("constants", constants), ("values", values)):

@@ -6,9 +6,10 @@ currencies: the dbt seeds an analyst edits) and its reporting currency and fisca
 are relative to the file. Without it, the deployment is the demo's: the simulated sources, the
 vocabulary in dbt_project/seeds, CNY.
 
-dbt reads the vocabulary folder and the reporting currency from the environment
-(dbt_project.yml: env_var SALESDW_VOCABULARY_DIR, SALESDW_REPORTING_CURRENCY, ...), so every dbt
-invocation sees the same deployment: `salesdw dbt`, cosmos's tasks, an analyst's shell.
+dbt reads the vocabulary folder, the reporting currency and what a customer's value is counted on
+from the environment (dbt_project.yml: env_var SALESDW_VOCABULARY_DIR, SALESDW_REPORTING_CURRENCY,
+SALESDW_CLV_VALUE_BASIS, ...), so every dbt invocation sees the same deployment: `salesdw dbt`,
+cosmos's tasks, an analyst's shell.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import MutableMapping
 from functools import cache
 from pathlib import Path
 
@@ -29,6 +31,8 @@ DBT_ENVIRONMENT = {
     "fiscal_year_start_month": "SALESDW_FISCAL_YEAR_START_MONTH",
 }
 KEYS = {"sources", "vocabulary", *DBT_ENVIRONMENT}
+# the feed whose standard costs turn an order's bookings into its gross margin (clv_value_basis)
+COST_FEED = ("finance", "product_costs")
 
 
 class DeploymentError(ValueError):
@@ -88,22 +92,34 @@ def reporting_currency() -> str:
     return str(settings().get("reporting_currency", "CNY"))
 
 
+def clv_value_basis() -> str:
+    """What a customer's value is counted on (dbt var clv_value_basis, the CLV marts' value_basis):
+    'margin', an order's gross margin after its product line's standard cost, when the deployment
+    has the cost feed (finance.product_costs); 'bookings', the order's amount itself, when it has
+    none (a CRM alone): customer value on bookings, not a margin of 0. The one place this is decided;
+    dbt_project/models/intermediate/customers/int_customer_orders_margined.sql applies it."""
+    from salesdw import config  # the configured entities; config imports this module at its top
+
+    return "margin" if COST_FEED in {(e.source, e.name) for e in config.entities()} else "bookings"
+
+
 def environment() -> dict[str, str]:
     """What dbt reads of the deployment, as environment variables."""
-    env = {"SALESDW_VOCABULARY_DIR": dbt_seed_path()}
+    env = {"SALESDW_VOCABULARY_DIR": dbt_seed_path(), "SALESDW_CLV_VALUE_BASIS": clv_value_basis()}
     for key, name in DBT_ENVIRONMENT.items():
         if key in settings():
             env[name] = str(settings()[key])
     return env
 
 
-def export_environment() -> None:
+def export_environment(env: MutableMapping[str, str] = os.environ) -> None:
     """Into this process's environment (inherited by dbt, Airflow's task processes and cosmos's
-    dbt runner). Always this process's deployment's: a variable inherited from a parent that runs
-    another deployment (a test session starting `make example-maven`) must not win."""
-    os.environ.update(environment())
+    dbt runner), or into `env`, a child process's (runner.dbt_env: `salesdw dbt`). Always this
+    process's deployment's: a variable inherited from a parent that runs another deployment (a test
+    session starting `make example-maven`) must not win."""
+    env.update(environment())
     for key, name in DBT_ENVIRONMENT.items():
         if key not in settings():
-            os.environ.pop(name, None)  # dbt_project.yml's default
+            env.pop(name, None)  # dbt_project.yml's default
     if paths.DEPLOYMENT_FILE is not None:  # absolute, for processes started elsewhere (Airflow's tasks)
-        os.environ["SALESDW_CONFIG"] = str(paths.DEPLOYMENT_FILE)
+        env["SALESDW_CONFIG"] = str(paths.DEPLOYMENT_FILE)

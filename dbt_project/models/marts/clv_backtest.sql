@@ -1,6 +1,7 @@
 -- Backtest of the predicted customer value: the prediction made one horizon (var
 -- clv_horizon_months) before the run date, with rates learnt one horizon before that, against
--- the margin each customer actually brought in the horizon up to the run date. One row per
+-- the margin each customer actually brought in the horizon up to the run date (margin or bookings:
+-- value_basis, int_customer_orders_margined). One row per
 -- segment (as of the cutoff) and one for all customers (segment 'all'):
 --   mae = mean |predicted − actual| per customer; mean_error = mean (predicted − actual);
 --   wape = Σ|predicted − actual| / Σ actual (customer level);
@@ -64,7 +65,8 @@ final as (
         cast(mae as numeric(18, 2)) as mae,
         cast(mean_error as numeric(18, 2)) as mean_error,
         cast(wape as numeric(12, 4)) as wape,
-        cast(total_error_pct as numeric(12, 4)) as total_error_pct
+        cast(total_error_pct as numeric(12, 4)) as total_error_pct,
+        cast('{{ clv_value_basis() }}' as text) as value_basis
 
     from by_segment
 

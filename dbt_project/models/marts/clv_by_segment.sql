@@ -54,7 +54,8 @@ final as (
         cast(core_customers as integer) as core_customers,
         cast(potential_customers as integer) as potential_customers,
         cast(regular_customers as integer) as regular_customers,
-        cast(at_risk_customers as integer) as at_risk_customers
+        cast(at_risk_customers as integer) as at_risk_customers,
+        cast('{{ clv_value_basis() }}' as text) as value_basis
 
     from rolled_up
 

@@ -1,7 +1,10 @@
 -- Customer lifetime value: one row per CRM account not deleted in the source (accounts without
 -- orders included with zeros), with its current industry, segment and acquisition channel, what
 -- it has been worth (revenue, margin after product cost, cash, after-sales cost), what it is
--- predicted to bring in the next var clv_horizon_months, and its tier. Tiers, first match wins:
+-- predicted to bring in the next var clv_horizon_months, and its tier. The "margin" columns are
+-- the orders' value on the basis value_basis names (int_customer_orders_margined): gross margin
+-- after product cost, or, for a deployment without a cost feed, the bookings themselves.
+-- Tiers, first match wins:
 --   at_risk    has ordered, and its spend declines (bookings in the last var clv_trend_months
 --              months below var clv_declining_ratio × the previous ones), or its average CSAT is
 --              below var clv_low_csat or its NPS below 0, or its latest service contract lapsed
@@ -170,7 +173,8 @@ final as (
         cast(coalesce(is_declining_spend, false) as boolean) as is_declining_spend,
         cast(coalesce(is_low_satisfaction, false) as boolean) as is_low_satisfaction,
         cast(has_lapsed_renewal as boolean) as has_lapsed_renewal,
-        cast(tier as text) as tier
+        cast(tier as text) as tier,
+        cast('{{ clv_value_basis() }}' as text) as value_basis
 
     from tiered
 

@@ -1,17 +1,28 @@
-"""Extract an API entity for a data interval into the landing folder.
+"""Extract an entity from a REST API for a data interval, as its profile in vendors.yml describes it.
 
-`extract_entity` pulls the records changed in the batch's window (see extract/windows.py) and the
-deletions in it, page by page, and writes
+One extractor for every API: the simulated CRM and service desk (salesdw_crm, salesdw_service),
+Salesforce, HubSpot, Zoho and Zendesk. It is built on dlt's RESTClient: its paginators (a cursor in
+the query or the body, a next-page URL, page numbers with a has-more flag), its auth (bearer,
+OAuth 2.0 client credentials, an API-key header) and its session, which retries 429, 5xx, timeouts
+and dropped connections with exponential backoff, honouring Retry-After. Here, on top of it:
 
-    <landing>/<source>/<YYYY-MM-DD>/<entity>.jsonl          the API's records, plus "_origin"
-    <landing>/<source>/<YYYY-MM-DD>/<entity>.deleted.jsonl  {"<primary key>": id, "deleted_at": ts, "_origin"}
+- every answer is checked before a record is read: a rejected token (401/403) names the Airflow
+  connection to fix; another 4xx is not retried; a body that is not JSON, or lacks the profile's
+  records list, names the URL (an API that changed shape must not land an empty day as "ok");
+- a next page that points outside the configured host is not followed (the token goes only where it
+  was configured for), and a next page asked for twice is a pagination loop;
+- the window comes from extract/windows.py: the whole history on the first run, then each night
+  from the watermark; a rerun of a day reuses its recorded window;
+- each record is mapped onto the contract's columns (the profile's fields under the deployment's
+  own: extract/mapping.py) and landed with the URL and page it came from (extract/landing.py), the
+  deletions beside it; numbers keep their decimal text, never a binary float;
+- fields a `fields_drift` API's records gained or lost against the contract are logged and
+  recorded in audit.schema_changes, and the extraction goes on.
 
-each through a `.part` file renamed at the end, so a feed appears whole or not at all. A record
-sent twice (an API serving a page again, or a record moving between pages) is kept once, its last
-version. Every request has a timeout; 5xx, timeouts and connection errors are retried with
-exponential backoff and jitter, a 429 waits its Retry-After; a 401 or a malformed answer stops at
-once with what to check. The window is recorded in audit.extract_windows on success, and fields
-the API added or dropped compared with sources.yml in audit.schema_changes.
+A vendor answers with each record's current version only. So a rerun of a past day replays the
+extract landed for that day instead of asking again (which would move records changed since into
+the wrong day); `refetch` (salesdw run --refetch, SALESDW_REFETCH=1) asks the API again. An API that
+answers a past window as it was then (`answers_past_windows`, the simulated ones) is asked again.
 """
 
 from __future__ import annotations
@@ -19,28 +30,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
 from urllib.parse import urlsplit
 
-import httpx
-
 from salesdw import config, paths
-from salesdw.extract import windows
-from salesdw.extract.endpoints import CURSOR, Api, api_of, entity_by_name
+from salesdw.extract import vendors, windows
+from salesdw.extract.landing import api_extract, api_paths
+from salesdw.extract.mapping import record_mapper
 
-log = logging.getLogger("salesdw.extract.api")
-
+log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_PAGE_SIZE = 500
-RETRY_STATUSES = {500, 502, 503, 504}
-USER_AGENT = "salesdw-extract/0.1"
+USER_AGENT = "salesdw-extract/0.2"
+# dlt's anonymous usage telemetry would call out to the internet, which our machines do not reach
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 
 class ExtractError(RuntimeError):
@@ -53,55 +58,16 @@ class TokenRejectedError(ExtractError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """dlt's retry settings for one extraction."""
+
     max_attempts: int = 6  # per request, the first try included
-    backoff: float = 1.0  # seconds before the second try; doubled each time, with jitter
-    max_backoff: float = 60.0
-    max_retry_after: float = 900.0  # a 429 asking for a longer wait fails the extraction instead
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Before try `attempt + 1`: exponential, 'equal jitter' (between half and all of it)."""
-        cap = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        return rng.uniform(cap / 2, cap)
-
-
-@dataclass
-class ExtractResult:
-    source: str
-    entity: str
-    batch_date: date
-    window_start: datetime | None
-    window_end: datetime
-    window_reused: bool
-    path: Path
-    deleted_path: Path
-    records: int
-    deleted: int
-    pages: int
-    duplicates: int
-    added_fields: list[str] = field(default_factory=list)
-    removed_fields: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        """JSON-safe (for XCom and logs)."""
-        data = dict(self.__dict__)
-        for key in ("batch_date", "window_start", "window_end"):
-            data[key] = data[key].isoformat() if data[key] is not None else None
-        data["path"], data["deleted_path"] = str(self.path), str(self.deleted_path)
-        return data
-
-
-@dataclass(frozen=True)
-class Page:
-    url: str
-    number: int
-    items: list
+    backoff: float = 1.0  # seconds before the second try, doubled each time
+    max_backoff: float = 120.0  # the longest wait, a 429's Retry-After included
 
 
 def iso(ts: datetime) -> str:
     """A timestamp as the APIs take it: UTC, `Z` (naive means UTC)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    ts = ts.astimezone(UTC)
+    ts = _utc(ts)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if ts.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -114,358 +80,195 @@ def _excerpt(text: str, size: int = 200) -> str:
     return text if len(text) <= size else text[:size] + "..."
 
 
-class ApiClient:
-    """One source API for one entity: auth, timeouts, retries, pagination. Use as a context manager."""
+# -- the HTTP side: dlt's client, our checks ---------------------------------------------------------
+def _paginator(spec: dict):
+    from dlt.sources.helpers.rest_client import paginators
 
-    def __init__(
-        self,
-        api: Api,
-        entity: config.Entity,
-        base_url: str,
-        token: str,
-        *,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        connection_id: str | None = None,
-        sleep=time.sleep,
-    ) -> None:
-        self.api, self.entity = api, entity
-        self.base_url = base_url.rstrip("/")
-        self.retry = retry or RetryPolicy()
-        self.timeout = timeout
-        self.connection_id = connection_id or api.connection_id
-        self.label = f"{entity.source}.{entity.name}"
-        self._sleep = sleep
-        self._rng = random.Random()
-        self._origin = urlsplit(self.base_url)[:2]
-        self._http = httpx.Client(
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT},
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
+    class EndOfStream(paginators.JSONLinkPaginator):
+        """Zendesk's incremental exports: the next URL is always there; `end_of_stream` says stop."""
+
+        def update_state(self, response, data=None) -> None:
+            super().update_state(response, data)
+            if response.json().get("end_of_stream"):
+                self._has_next_page = False
+
+    kinds = {
+        "json_link": paginators.JSONLinkPaginator,
+        "json_response_cursor": paginators.JSONResponseCursorPaginator,
+        "page_number": paginators.PageNumberPaginator,
+        "end_of_stream": EndOfStream,
+    }
+    return kinds[spec["type"]](**{k: v for k, v in spec.items() if k != "type"})
+
+
+def _auth(spec: dict, base_url: str, login: str | None, secret: str):
+    from dlt.sources.helpers.rest_client import auth
+
+    if spec["type"] == "bearer":
+        return auth.BearerTokenAuth(token=secret)
+    if spec["type"] == "oauth2_client_credentials":
+        return auth.OAuth2ClientCredentials(
+            access_token_url=base_url + spec["token_path"], client_id=login, client_secret=secret
         )
+    return auth.APIKeyAuth(name=spec["name"], api_key=spec.get("prefix", "") + secret, location="header")
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self._http.close()
+def _session(policy: RetryPolicy, timeout: float, label: str):
+    """dlt's retrying session; each retry is logged (dlt decides it, this only tells the operator)."""
+    from dlt.sources.helpers.requests import Client
+    from requests import ConnectionError, Timeout
 
-    # -- one request ---------------------------------------------------------------------------
-    def get_json(self, url: str, params: dict | None = None) -> tuple[dict, str]:
-        """GET `url`, retried as the policy says; the JSON object and the URL it came from."""
-        shown = str(httpx.URL(url, params=params)) if params else url
-        last = "no answer"
-        for attempt in range(1, self.retry.max_attempts + 1):
-            wait = None
+    tries: dict[str, int] = {}
+
+    def log_retry(response, exception) -> bool:
+        if response is not None and (response.status_code == 429 or response.status_code >= 500):
+            what, url = f"HTTP {response.status_code}", response.url
+        elif isinstance(exception, (Timeout, ConnectionError)) and exception.request is not None:
+            what, url = f"{type(exception).__name__}: {exception}", exception.request.url
+        else:
+            return False
+        tries[url] = tries.get(url, 1) + 1
+        if tries[url] <= policy.max_attempts:
+            log.warning("%s: %s: %s; try %d of %d", label, url, _excerpt(what), tries[url], policy.max_attempts)
+        return False  # dlt's own rules decide what is retried
+
+    session = Client(
+        request_timeout=timeout,
+        raise_for_status=False,
+        request_max_attempts=policy.max_attempts,
+        request_backoff_factor=policy.backoff,
+        request_max_retry_delay=policy.max_backoff,
+        retry_condition=log_retry,
+    ).session
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _checked(request: dict, label: str, connection_id: str):
+    """A response hook: every answer checked, and parsed once (decimals as text), before dlt reads it."""
+    records, no_content = request["records"], request.get("no_content")
+
+    def check(response, *args, **kwargs):
+        shown, status = f"{response.request.method} {response.url}", response.status_code
+        if status == 204 and no_content is not None:  # Zoho: nothing changed, no body
+            body = no_content
+        elif status in (401, 403):
+            raise TokenRejectedError(
+                f"{label}: token rejected by {shown} (HTTP {status}: {_excerpt(response.text)}): "
+                f"check Airflow connection {connection_id!r} (its password is the API token or client secret)"
+            )
+        elif status == 429 or status >= 500:
+            response.raise_for_status()  # an HTTPError, which dlt's session retries
+        elif status != 200:
+            raise ExtractError(
+                f"{label}: {shown} answered HTTP {status}: {_excerpt(response.text)}; not retried (a client error)"
+            )
+        else:
             try:
-                response = self._http.get(url, params=params)
-            except httpx.TimeoutException as exc:
-                last = f"timed out after {self.timeout:g} s ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                last = f"connection error: {type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                if status == 200:
-                    return self._parse(response, shown), shown
-                if status in (401, 403):
-                    raise TokenRejectedError(
-                        f"{self.label}: token rejected by {shown} (HTTP {status}: {_excerpt(response.text)}): "
-                        f"check Airflow connection {self.connection_id!r} (its password is the API token)"
-                    )
-                last = f"HTTP {status}: {_excerpt(response.text)}"
-                if status == 429:
-                    wait = self._retry_after(response, shown)
-                elif status not in RETRY_STATUSES:
-                    raise ExtractError(f"{self.label}: GET {shown} answered {last}; not retried (a client error)")
-            if attempt == self.retry.max_attempts:
-                break
-            wait = self.retry.delay(attempt, self._rng) if wait is None else wait
-            log.warning(
-                "%s: GET %s: %s; try %d of %d in %.2f s",
-                self.label,
-                shown,
-                last,
-                attempt + 1,
-                self.retry.max_attempts,
-                wait,
-            )
-            self._sleep(wait)
-        raise ExtractError(f"{self.label}: GET {shown} failed after {self.retry.max_attempts} attempts; last: {last}")
+                body = json.loads(response.text, parse_float=str)
+            except ValueError:
+                kind = response.headers.get("Content-Type", "no content type")
+                raise ExtractError(
+                    f"{label}: unexpected answer from {shown}: expected JSON, got {kind}: {_excerpt(response.text)!r}"
+                ) from None
+            found = vendors.field(body, records) if isinstance(body, dict) else None
+            if not isinstance(found, list):
+                got = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
+                raise ExtractError(
+                    f"{label}: unexpected answer from {shown}: expected a JSON object with {records!r} (a list), "
+                    f"got {got}"
+                )
+        response.json = lambda **_: body
+        return response
 
-    def _retry_after(self, response: httpx.Response, url: str) -> float:
-        header = response.headers.get("Retry-After", "").strip()
-        if not header:
-            return self.retry.delay(1, self._rng)
+    return check
+
+
+def _render(template, values: dict):
+    """The request's templates with the window and the object's fields filled in."""
+    if isinstance(template, dict):
+        return {k: _render(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_render(v, values) for v in template]
+    if isinstance(template, str):
+        if template.startswith("{") and template.endswith("}") and template[1:-1] in values:
+            return values[template[1:-1]]  # a whole value: keeps its type (a list of properties)
+        return template.format(**values)
+    return template
+
+
+@dataclass
+class _Api:
+    """One entity's API: dlt's client, and what its messages name."""
+
+    client: object  # dlt's RESTClient
+    label: str
+    connection_id: str
+    retry: RetryPolicy
+    timeout: float
+
+    def pages(self, request: dict, values: dict):
+        """(origin, records) per page of one listing; a failure as one sentence with the URL."""
+        from requests import ConnectionError, HTTPError, Timeout
+
+        method, base = request.get("method", "GET"), self.client.base_url
+        origin, asked, shown = urlsplit(base)[:2], set(), f"{method} {base}"
+        attempts = self.retry.max_attempts
         try:
-            seconds = float(header)
-        except ValueError:
-            try:
-                seconds = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
-            except (TypeError, ValueError):
-                return self.retry.delay(1, self._rng)
-        seconds = max(0.0, seconds)
-        if seconds > self.retry.max_retry_after:
-            raise ExtractError(
-                f"{self.label}: GET {url} is rate limited for {seconds:.0f} s (Retry-After), longer than the "
-                f"{self.retry.max_retry_after:.0f} s an extraction waits; rerun later or raise the API quota"
+            listing = self.client.paginate(
+                path=_render(request["path"], values),
+                method=method,
+                params=_render(request.get("params"), values),
+                json=_render(request.get("json"), values),
+                headers=_render(request.get("headers"), values),
+                paginator=_paginator(request["paginator"]),
+                data_selector=request["records"],
+                hooks={"response": [_checked(request, self.label, self.connection_id)]},
             )
-        return seconds + self._rng.uniform(0, min(1.0, seconds * 0.1))  # never earlier than asked
-
-    def _parse(self, response: httpx.Response, url: str) -> dict:
-        try:
-            body = response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type")
-            raise ExtractError(
-                f"{self.label}: unexpected answer from {url}: expected JSON, got {kind}: {_excerpt(response.text)!r}"
-            ) from None
-        if not isinstance(body, dict):
-            raise ExtractError(
-                f"{self.label}: unexpected answer from {url}: expected a JSON object, got {type(body).__name__}"
-            )
-        return body
-
-    # -- pagination ----------------------------------------------------------------------------
-    def pages(
-        self, deleted: bool, since: datetime | None, before: datetime, page_size: int, max_pages: int = 1_000_000
-    ) -> Iterator[Page]:
-        """Every page of the listing for `[since, before)`, following the API's next pointers."""
-        items_key, next_key = self.api.items_key, self.api.next_key
-        url = self.base_url + self.api.path(self.entity.name, deleted)
-        params: dict | None = {"modified_before": iso(before)}
-        if since is not None:
-            params["modified_since"] = iso(since)
-        params["limit" if self.api.pagination == CURSOR else "per_page"] = page_size
-        if self.api.pagination != CURSOR:
-            params["page"] = 1
-        followed: set[str] = set()
-        for number in range(1, max_pages + 1):
-            body, shown = self.get_json(url, params)
-            items = body.get(items_key)
-            if not isinstance(items, list) or next_key not in body:
-                raise ExtractError(
-                    f"{self.label}: unexpected answer from {shown}: expected a JSON object with {items_key!r} "
-                    f"(a list) and {next_key!r}, got keys {sorted(body)}"
-                )
-            yield Page(shown, number, items)
-            pointer = body[next_key]
-            if pointer is None:
-                return
-            if not isinstance(pointer, str) or not pointer:
-                raise ExtractError(
-                    f"{self.label}: unexpected answer from {shown}: expected {next_key!r} to be a string or null, "
-                    f"got {pointer!r}"
-                )
-            if pointer in followed:
-                raise ExtractError(
-                    f"{self.label}: pagination loop at {shown}: {next_key} {pointer!r} was followed before"
-                )
-            followed.add(pointer)
-            if self.api.pagination == CURSOR:
-                params = dict(params) | {"cursor": pointer}
-            else:
-                if urlsplit(pointer)[:2] != self._origin:  # the token goes only where it was configured for
+            for number, page in enumerate(listing, start=1):
+                shown = f"{method} {page.response.url}"
+                yield f"{shown} page {number}", page
+                if not page.paginator.has_next_page:
+                    return
+                following = page.request  # the next page's request, as the paginator set it
+                if urlsplit(following.url)[:2] != origin:
                     raise ExtractError(
-                        f"{self.label}: {shown} points next_page to {pointer}, outside {self.base_url}; not followed"
+                        f"{self.label}: {shown} points to {following.url} for its next page, outside {base};"
+                        " not followed"
                     )
-                url, params = pointer, None
-        raise ExtractError(f"{self.label}: more than {max_pages} pages from {url}; stopped")
-
-
-class DedupFile:
-    """Lines written as they come; on close, only each key's last line is kept (keys held in memory)."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.part = target.with_name(target.name + ".part")
-        self._out = self.part.open("w", encoding="utf-8")
-        self._last: dict = {}
-        self.lines = 0
-
-    def write(self, key, obj: dict) -> None:
-        self._out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        self._last[key if isinstance(key, (str, int, float, bool)) or key is None else json.dumps(key)] = self.lines
-        self.lines += 1
-
-    @property
-    def count(self) -> int:
-        return len(self._last)
-
-    @property
-    def duplicates(self) -> int:
-        return self.lines - len(self._last)
-
-    def close(self) -> None:
-        """Flush and drop the superseded lines, still as the .part file."""
-        self._out.close()
-        if not self.duplicates:
-            return
-        keep = set(self._last.values())
-        compact = self.part.with_name(self.part.name + "2")
-        with self.part.open(encoding="utf-8") as src, compact.open("w", encoding="utf-8") as dst:
-            for i, line in enumerate(src):
-                if i in keep:
-                    dst.write(line)
-        os.replace(compact, self.part)
-
-    def publish(self) -> None:
-        os.replace(self.part, self.target)
-
-    def discard(self) -> None:
-        self._out.close()
-        for path in (self.part, self.part.with_name(self.part.name + "2")):
-            path.unlink(missing_ok=True)
-
-
-@contextmanager
-def extract_files(folder: Path, name: str) -> Iterator[tuple[DedupFile, DedupFile]]:
-    """The records and deleted-records files of one extract, published together when the block ends
-    (the records file last: its presence means the extract is complete), discarded if it fails."""
-    records, deletions = DedupFile(folder / f"{name}.jsonl"), DedupFile(folder / f"{name}.deleted.jsonl")
-    try:
-        yield records, deletions
-        records.close()
-        deletions.close()
-        deletions.publish()
-        records.publish()
-    except BaseException:
-        records.discard()
-        deletions.discard()
-        raise
-
-
-def record_extract(conn, entity: config.Entity, batch_date: date, window, records, deletions, pages: int) -> None:
-    """The extract's window and counts (extract/windows.py), the next night's watermark."""
-    windows.record_window(
-        conn,
-        entity.source,
-        entity.name,
-        batch_date,
-        window,
-        records=records.count,
-        deleted=deletions.count,
-        pages=pages,
-        duplicates=records.duplicates + deletions.duplicates,
-    )
-
-
-def extract_entity(
-    entity: config.Entity | str,
-    base_url: str,
-    token: str,
-    interval_start: datetime,
-    interval_end: datetime,
-    *,
-    warehouse_url: str,
-    landing: Path | None = None,
-    page_size: int = DEFAULT_PAGE_SIZE,
-    timeout: float = 30.0,
-    retry: RetryPolicy | None = None,
-    connection_id: str | None = None,
-) -> ExtractResult:
-    """Extract `entity` (an Entity, `name` or `source.name`) for the data interval; see the module docstring."""
-    import psycopg
-
-    entity = entity_by_name(entity) if isinstance(entity, str) else entity
-    api = api_of(entity.source)
-    interval_start, interval_end = _utc(interval_start), _utc(interval_end)
-    if interval_end <= interval_start:
-        raise ValueError(f"{entity.source}.{entity.name}: empty data interval {interval_start} .. {interval_end}")
-    batch_date = interval_start.date()
-    folder = (landing or paths.LANDING_DIR) / entity.source / batch_date.isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    label = f"{entity.source}.{entity.name}"
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        windows.ensure_tables(conn)
-        # one extraction of an entity at a time: the window of one depends on the others' records
-        conn.execute("select pg_advisory_lock(hashtext(%s))", [f"salesdw.extract.{label}"])
-        window = windows.plan_window(conn, entity.source, entity.name, batch_date, interval_start, interval_end)
-        what = "full extract" if window.start is None else f"{iso(window.start)} .. {iso(window.end)}"
-        log.info(
-            "%s %s: %s%s%s",
-            label,
-            batch_date,
-            what,
-            " (recorded window, a rerun)" if window.reused else "",
-            " (catching up from the watermark)" if window.catch_up else "",
-        )
-        drift = _Drift(entity)
-        pages = 0
-        with extract_files(folder, entity.name) as (records, deletions):
-            with ApiClient(
-                api, entity, base_url, token, timeout=timeout, retry=retry, connection_id=connection_id
-            ) as client:
-                for page in client.pages(False, window.start, window.end, page_size):
-                    pages += 1
-                    origin = f"{page.url} page {page.number}"
-                    for item in page.items:
-                        if not isinstance(item, dict) or entity.primary_key not in item:
-                            raise ExtractError(
-                                f"{label}: unexpected record from {page.url}: expected a JSON object with "
-                                f"{entity.primary_key!r}, got {_excerpt(json.dumps(item))}"
-                            )
-                        drift.check(item, page.url)
-                        records.write(item[entity.primary_key], item | {"_origin": origin})
-                for page in client.pages(True, window.start, window.end, page_size):
-                    pages += 1
-                    origin = f"{page.url} page {page.number}"
-                    for item in page.items:
-                        if not isinstance(item, dict) or "id" not in item or "deleted_at" not in item:
-                            raise ExtractError(
-                                f"{label}: unexpected deletion from {page.url}: expected a JSON object with "
-                                f"'id' and 'deleted_at', got {_excerpt(json.dumps(item))}"
-                            )
-                        deletions.write(
-                            item["id"],
-                            {entity.primary_key: item["id"], "deleted_at": item["deleted_at"], "_origin": origin},
-                        )
-        duplicates = records.duplicates + deletions.duplicates
-        with conn.transaction():
-            record_extract(conn, entity, batch_date, window, records, deletions, pages)
-            windows.record_schema_change(
-                conn, entity.source, entity.name, batch_date, sorted(drift.added), sorted(drift.removed)
-            )
-        conn.execute("select pg_advisory_unlock(hashtext(%s))", [f"salesdw.extract.{label}"])
-    if duplicates:
-        log.warning("%s %s: %d record(s) were sent more than once; kept once (the last)", label, batch_date, duplicates)
-    log.info(
-        "%s %s: %d records, %d deletions in %d pages -> %s",
-        label,
-        batch_date,
-        records.count,
-        deletions.count,
-        pages,
-        records.target,
-    )
-    return ExtractResult(
-        source=entity.source,
-        entity=entity.name,
-        batch_date=batch_date,
-        window_start=_utc(window.start) if window.start else None,
-        window_end=_utc(window.end),
-        window_reused=window.reused,
-        path=records.target,
-        deleted_path=deletions.target,
-        records=records.count,
-        deleted=deletions.count,
-        pages=pages,
-        duplicates=duplicates,
-        added_fields=sorted(drift.added),
-        removed_fields=sorted(drift.removed),
-    )
+                key = json.dumps([following.url, following.params, following.json], sort_keys=True, default=str)
+                if key in asked:
+                    raise ExtractError(f"{self.label}: pagination loop at {shown}: its next page was asked for before")
+                asked.add(key)
+        except HTTPError as exc:
+            response = exc.response
+            last = f"HTTP {response.status_code}: {_excerpt(response.text)}" if response is not None else str(exc)
+            url = f"{method} {response.url}" if response is not None else shown
+            raise ExtractError(f"{self.label}: {url} failed after {attempts} attempts; last: {last}") from None
+        except Timeout as exc:
+            url = f"{method} {exc.request.url}" if exc.request is not None else shown
+            raise ExtractError(
+                f"{self.label}: {url} failed after {attempts} attempts; last: timed out after {self.timeout:g} s"
+                f" ({type(exc).__name__})"
+            ) from None
+        except ConnectionError as exc:
+            url = f"{method} {exc.request.url}" if exc.request is not None else shown
+            raise ExtractError(
+                f"{self.label}: {url} failed after {attempts} attempts; last: connection error: {exc}"
+            ) from None
 
 
 class _Drift:
     """Fields the API's records have beyond, or lack from, the entity's declared columns."""
 
-    def __init__(self, entity: config.Entity) -> None:
-        self.entity = entity
+    def __init__(self, entity: config.Entity, label: str) -> None:
+        self.label = label
         self.columns = frozenset(entity.columns)
         self.added: set[str] = set()
         self.removed: set[str] = set()
         self._shapes: set[frozenset] = set()
 
-    def check(self, record: dict, url: str) -> None:
+    def check(self, record: dict, origin: str) -> None:
         shape = frozenset(record)
         if shape in self._shapes:
             return
@@ -475,34 +278,198 @@ class _Drift:
             self.added |= added
             self.removed |= removed
             log.warning(
-                "%s.%s: the API's records changed shape at %s: new field(s) %s, missing field(s) %s; "
+                "%s: the API's records changed shape at %s: new field(s) %s, missing field(s) %s; "
                 "loading the columns in sources.yml (recorded in audit.schema_changes)",
-                self.entity.source,
-                self.entity.name,
-                url,
+                self.label,
+                origin,
                 sorted(added) or "none",
                 sorted(removed) or "none",
             )
 
 
-def extract_source(
-    source: str, base_url: str, token: str, interval_start: datetime, interval_end: datetime, **kwargs
-) -> list[ExtractResult]:
-    """Every entity of an API source, one after the other (same keyword arguments as extract_entity)."""
-    return [
-        extract_entity(e, base_url, token, interval_start, interval_end, **kwargs)
-        for e in config.entities_of(source)
-        if e.delivery == "api"
-    ]
+# -- one entity, one day ---------------------------------------------------------------------------
+def _values(entity: config.Entity, since: datetime, before: datetime, page_size: int) -> dict:
+    mapped = [path or "" for _, path in entity.mapping] or list(entity.columns)
+    fields = sorted({path.split(".")[0] for path in mapped if path})
+    properties = sorted({path.split(".", 1)[1] for path in mapped if path.startswith("properties.")})
+    return {
+        "object": entity.api_object,
+        "page_size": str(page_size),
+        "fields": ",".join(fields),
+        "properties": properties,
+        "since": iso(since),
+        "before": iso(before),
+        "since_ms": str(int(since.timestamp() * 1000)),
+        "before_ms": str(int(before.timestamp() * 1000)),
+        "since_unix": str(int(since.timestamp())),
+    }
 
 
-def api_connection(conn_id: str) -> tuple[str, str]:
-    """(base URL, token) of an Airflow connection (see connection_parts); password = token."""
-    base, _, token = connection_parts(conn_id)
-    return base, token
+def _when(value) -> datetime | None:
+    if not value:
+        return None
+    ts = datetime.fromisoformat(str(value))
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def connection_parts(conn_id: str, default_scheme: str = "http") -> tuple[str, str | None, str]:
+def _in_window(value, since: datetime, before: datetime, kind: str) -> bool:
+    """The bounds the API did not apply itself (`window`: server, since or none)."""
+    if kind == "server":
+        return True
+    ts = _when(value)
+    return ts is not None and ts < before and (kind == "since" or ts >= since)
+
+
+def extract_api(
+    entity: config.Entity,
+    base_url: str,
+    login: str | None,
+    secret: str,
+    interval_start: datetime,
+    interval_end: datetime,
+    *,
+    warehouse_url: str,
+    landing: Path | None = None,
+    refetch: bool | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    timeout: float = 30.0,
+    retry: RetryPolicy | None = None,
+) -> dict:
+    """Land `entity` for the data interval from its API (see the module docstring); what the load step needs."""
+    import psycopg
+    from dlt.sources.helpers.rest_client import RESTClient
+
+    interval_start, interval_end = _utc(interval_start), _utc(interval_end)
+    if interval_end <= interval_start:
+        raise ValueError(f"{entity.source}.{entity.name}: empty data interval {interval_start} .. {interval_end}")
+    refetch = os.environ.get("SALESDW_REFETCH") == "1" if refetch is None else refetch
+    spec = vendors.profile(entity.api_profile)
+    generic = spec.get("source") == entity.source
+    label = f"{entity.source}.{entity.name}" + ("" if generic else f" ({entity.api_profile} {entity.api_object})")
+    batch_date = interval_start.date()
+    folder = (landing or paths.LANDING_DIR) / entity.source / batch_date.isoformat()
+    target, deleted_target = api_paths(folder, entity.name)
+    result = {
+        "source": entity.source,
+        "entity": entity.name,
+        "batch_date": batch_date.isoformat(),
+        "path": str(target),
+        "deleted_path": str(deleted_target),
+    }
+    if target.is_file() and deleted_target.is_file() and not (refetch or spec.get("answers_past_windows")):
+        note = f"replays the extract landed for {batch_date} (the API holds only current versions; --refetch asks it)"
+        log.info("%s %s: %s", label, batch_date, note)
+        return result | {"status": "replayed", "note": note}
+    folder.mkdir(parents=True, exist_ok=True)
+    retry = retry or RetryPolicy()
+    lock = f"salesdw.extract.{entity.source}.{entity.name}"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        windows.ensure_tables(conn)
+        # one extraction of an entity at a time: the window of one depends on the others' records
+        conn.execute("select pg_advisory_lock(hashtext(%s))", [lock])
+        window = windows.plan_window(conn, entity.source, entity.name, batch_date, interval_start, interval_end)
+        since, before = window.start or EPOCH, window.end
+        what = "the whole history (a first extract)" if window.start is None else f"{iso(since)} .. {iso(before)}"
+        log.info(
+            "%s %s: %s%s%s",
+            label,
+            batch_date,
+            what,
+            " (recorded window, a rerun)" if window.reused else "",
+            " (catching up from the watermark)" if window.catch_up else "",
+        )
+        values = _values(entity, since, before, page_size)
+        mapped = record_mapper(entity, batch_date)
+        client = RESTClient(
+            base_url=base_url,
+            auth=_auth(spec["auth"], base_url, login, secret),
+            session=_session(retry, timeout, label),
+        )
+        api = _Api(client, label, entity.connection_id, retry, timeout)
+        drift = _Drift(entity, label) if spec.get("fields_drift") else None
+        key_path = dict(entity.mapping).get(entity.primary_key) or entity.primary_key
+        deleted_spec = spec["deleted"]
+        gone = deleted_spec.get("from_changed")  # deletions within the changes listing (Zendesk)
+        pages = 0
+
+        def deletion(item, origin: str) -> tuple:
+            key, at = vendors.field(item, deleted_spec["key"]), vendors.field(item, deleted_spec["deleted_at"])
+            if key is None or at is None:
+                raise ExtractError(
+                    f"{label}: unexpected deletion from {origin}: expected a JSON object with "
+                    f"{deleted_spec['key']!r} and {deleted_spec['deleted_at']!r}, got {_excerpt(json.dumps(item))}"
+                )
+            return key, {entity.primary_key: key, "deleted_at": at, "_origin": origin}
+
+        with api_extract(folder, entity.name) as (records, deletions):
+            for origin, page in api.pages(spec["changed"], values):
+                pages += 1
+                for item in page:
+                    if not isinstance(item, dict) or vendors.field(item, key_path) in (None, ""):
+                        raise ExtractError(
+                            f"{label}: unexpected record from {origin}: expected a JSON object with "
+                            f"{key_path!r}, got {_excerpt(json.dumps(item))}"
+                        )
+                    if not _in_window(
+                        vendors.field(item, spec.get("modstamp", "")), since, before, spec["changed"]["window"]
+                    ):
+                        continue  # changed since the window ended: the next night's
+                    if gone and vendors.field(item, gone["field"]) == gone["value"]:
+                        deletions.write(*deletion(item, origin))
+                        continue
+                    if drift:
+                        drift.check(item, origin)
+                    row = mapped(item)
+                    records.write(row[entity.primary_key], row | {"_origin": origin})
+            if not gone:
+                for origin, page in api.pages(deleted_spec, values):
+                    pages += 1
+                    for item in page:
+                        key, row = deletion(item, origin)
+                        if _in_window(row["deleted_at"], since, before, deleted_spec["window"]):
+                            deletions.write(key, row)
+        added, removed = sorted(drift.added) if drift else [], sorted(drift.removed) if drift else []
+        duplicates = records.duplicates + deletions.duplicates
+        with conn.transaction():
+            windows.record_window(
+                conn,
+                entity.source,
+                entity.name,
+                batch_date,
+                window,
+                records=records.count,
+                deleted=deletions.count,
+                pages=pages,
+                duplicates=duplicates,
+            )
+            windows.record_schema_change(conn, entity.source, entity.name, batch_date, added, removed)
+        conn.execute("select pg_advisory_unlock(hashtext(%s))", [lock])
+    if duplicates:
+        log.warning("%s %s: %d record(s) were sent more than once; kept once (the last)", label, batch_date, duplicates)
+    log.info(
+        "%s %s: %d records, %d deletions in %d pages -> %s",
+        label,
+        batch_date,
+        records.count,
+        deletions.count,
+        pages,
+        target,
+    )
+    return result | {
+        "status": "extracted",
+        "records": records.count,
+        "deleted": deletions.count,
+        "pages": pages,
+        "duplicates": duplicates,
+        "window_start": iso(window.start) if window.start else None,
+        "window_end": iso(window.end),
+        "window_reused": window.reused,
+        "added_fields": added,
+        "removed_fields": removed,
+    }
+
+
+def connection_parts(conn_id: str, default_scheme: str = "https") -> tuple[str, str | None, str]:
     """(base URL, login, password) of an Airflow connection: host, port and schema (the URL scheme, http
     or https, as Airflow's HTTP connections use it; anything else is taken as a base path). The login is
     an OAuth client id where the API takes one; the password its token, or the client secret."""

@@ -1,11 +1,22 @@
 """The landing folder: where each source's daily feed files arrive.
 
-`<landing>/<source>/<YYYY-MM-DD>/<entity>.<format>`. The sample generator (and, in production,
-an API extractor or an SFTP drop) writes here; the loader reads from here.
+`<landing>/<source>/<YYYY-MM-DD>/<entity>.<format>`. The extractors (and the sample generator)
+write here; the loader reads from here. An API extract lands, written as the pages come:
+
+    <landing>/<source>/<YYYY-MM-DD>/<entity>.jsonl          the records, each with "_origin"
+    <landing>/<source>/<YYYY-MM-DD>/<entity>.deleted.jsonl  {"<primary key>": id, "deleted_at": ts, "_origin"}
+
+each through a `.part` file renamed at the end, so a feed appears whole or not at all. A record
+sent twice (an API serving a page again, or a record moving between pages while it is read) is
+kept once, its last version.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -28,3 +39,70 @@ def feed_files(source: str, day: date, landing: Path | None = None) -> dict[str,
             + " (generate sample feeds with `salesdw generate`, or check the source's delivery)"
         )
     return files
+
+
+class DedupFile:
+    """Lines written as they come; on close, only each key's last line is kept (keys held in memory)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.part = target.with_name(target.name + ".part")
+        self._out = self.part.open("w", encoding="utf-8")
+        self._last: dict = {}
+        self.lines = 0
+
+    def write(self, key, obj: dict) -> None:
+        self._out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._last[key if isinstance(key, (str, int, float, bool)) or key is None else json.dumps(key)] = self.lines
+        self.lines += 1
+
+    @property
+    def count(self) -> int:
+        return len(self._last)
+
+    @property
+    def duplicates(self) -> int:
+        return self.lines - len(self._last)
+
+    def close(self) -> None:
+        """Flush and drop the superseded lines, still as the .part file."""
+        self._out.close()
+        if not self.duplicates:
+            return
+        keep = set(self._last.values())
+        compact = self.part.with_name(self.part.name + "2")
+        with self.part.open(encoding="utf-8") as src, compact.open("w", encoding="utf-8") as dst:
+            for i, line in enumerate(src):
+                if i in keep:
+                    dst.write(line)
+        os.replace(compact, self.part)
+
+    def publish(self) -> None:
+        os.replace(self.part, self.target)
+
+    def discard(self) -> None:
+        self._out.close()
+        for path in (self.part, self.part.with_name(self.part.name + "2")):
+            path.unlink(missing_ok=True)
+
+
+def api_paths(folder: Path, name: str) -> tuple[Path, Path]:
+    """The records and deleted-records files of entity `name` in a day's landing folder."""
+    return folder / f"{name}.jsonl", folder / f"{name}.deleted.jsonl"
+
+
+@contextmanager
+def api_extract(folder: Path, name: str) -> Iterator[tuple[DedupFile, DedupFile]]:
+    """The records and deleted-records files of one extract, published together when the block ends
+    (the records file last: its presence means the extract is complete), discarded if it fails."""
+    records, deletions = (DedupFile(p) for p in api_paths(folder, name))
+    try:
+        yield records, deletions
+        records.close()
+        deletions.close()
+        deletions.publish()
+        records.publish()
+    except BaseException:
+        records.discard()
+        deletions.discard()
+        raise

@@ -1,6 +1,7 @@
 """Extract one entity for a data interval, the way its source delivers it (sources.yml `delivery`).
 
-- `api`: the HTTP API extractor, with base URL and token from the source's Airflow connection;
+- `api`: the API extractor (extract/api.py, the API's profile in vendors.yml), with base URL and
+  token (or OAuth client id and secret) from the source's Airflow connection;
 - `files`: the drop-folder extractor; the drop folder is the connection's `extra.path` when the
   connection exists, else the project's data/drop. `delivered` hands it a file directly, as if it
   had arrived in the drop folder (`salesdw land --file`).
@@ -55,35 +56,19 @@ def extract_for_interval(
 ) -> dict:
     """Land the entity's feed for the interval; returns {entity, path, ...} for the load step."""
     entity = config.entity(source, name)
-    if entity.api_profile:  # a vendor's API (Salesforce, HubSpot, Zoho, Zendesk)
-        from salesdw.extract.api import connection_parts
-        from salesdw.extract.vendor_api import extract_vendor
-
-        _connection(entity.connection_id, entity)  # one clear sentence when it is missing
-        base_url, login, secret = connection_parts(entity.connection_id, default_scheme="https")
-        return {"source": source} | extract_vendor(
-            entity, base_url, login, secret, interval_start, interval_end, warehouse_url=warehouse_url
-        )
     if entity.delivery == "api":
         if delivered:
             raise ValueError(
                 f"{source}.{name} arrives by API ({entity.connection_id}); a file can be delivered only for an entity"
                 " that arrives as files"
             )
-        from salesdw.extract.api import api_connection, extract_entity
+        from salesdw.extract import vendors
+        from salesdw.extract.api import connection_parts, extract_api
 
         _connection(entity.connection_id, entity)  # one clear sentence when it is missing
-        base_url, token = api_connection(entity.connection_id)
-        result = extract_entity(
-            entity,
-            base_url,
-            token,
-            interval_start,
-            interval_end,
-            warehouse_url=warehouse_url,
-            connection_id=entity.connection_id,
-        )
-        return result.to_dict()
+        scheme = vendors.profile(entity.api_profile).get("scheme", "https")
+        base_url, login, secret = connection_parts(entity.connection_id, default_scheme=scheme)
+        return extract_api(entity, base_url, login, secret, interval_start, interval_end, warehouse_url=warehouse_url)
     from salesdw.extract.files import extract_files
 
     result = extract_files(

@@ -1,6 +1,6 @@
 """The vendor API profiles (vendors.yml): each vendor's request shapes, and its objects' fields per
 contract entity. Read by config.py (a deployment's `api: <vendor>`), the extractor
-(extract/vendor_api.py) and the simulator (simulate/vendors.py), so the three agree."""
+(extract/api.py) and the simulator (simulate/vendors.py), so the three agree."""
 
 from __future__ import annotations
 
@@ -29,12 +29,22 @@ def profile(name: str) -> dict:
 
 
 def entity_spec(name: str, entity: str) -> dict:
-    """The vendor's `object` and `columns` (contract column -> the record's field path) for `source.entity`."""
-    spec = profile(name)["entities"].get(entity)
-    if spec is None:
-        known = ", ".join(profile(name)["entities"])
+    """The vendor's `object` and `columns` (contract column -> the record's field path) for `source.entity`;
+    a profile serving a whole contract source names the object as the entity, its fields as the contract's."""
+    spec = profile(name)
+    source, _, object_name = entity.partition(".")
+    if spec.get("source") == source:
+        return {"object": object_name, "columns": {}}
+    found = spec.get("entities", {}).get(entity)
+    if found is None:
+        known = ", ".join(spec.get("entities", {})) or f"the entities of {spec.get('source')}"
         raise VendorError(f"API profile {name!r} maps no {entity}; it maps {known} (or deliver it another way)")
-    return spec
+    return found
+
+
+def serving(source: str) -> str | None:
+    """The profile that serves every entity of the contract's `source` (the simulated APIs), if any."""
+    return next((name for name, spec in profiles().items() if spec.get("source") == source), None)
 
 
 def field(record: dict, path: str):

@@ -19,9 +19,14 @@ DAG_ID = "sales_nightly"
 
 
 def dbt_env(url: str) -> dict[str, str]:
-    """The WAREHOUSE_* variables dbt_project/profiles.yml reads, from a libpq URL."""
+    """The WAREHOUSE_* variables dbt_project/profiles.yml reads, from a libpq URL, and what dbt reads
+    of this process's deployment (deployment.environment: its vocabulary, reporting currency and CLV
+    value basis), as cosmos's tasks see it: `salesdw dbt` imports nothing that would export it."""
+    from salesdw import deployment
+
     parts = urlsplit(url)
     env = dict(os.environ)
+    deployment.export_environment(env)
     env.update(
         {
             "WAREHOUSE_HOST": parts.hostname or "127.0.0.1",

@@ -32,7 +32,9 @@ HEADLINES = {
           and entered_month > (select max(entered_month) from marts.sales_funnel) - interval '12 months'""",
     "service contract renewal rate": """
         select sum(contracts_renewed)::numeric / nullif(sum(contracts_ending), 0) from marts.customer_service""",
-    "predicted margin, next 12 months ({currency})": "select sum(predicted_margin) from marts.customer_lifetime_value",
+    # margin, or bookings for a deployment without a cost feed (deployment.clv_value_basis)
+    "predicted {value_basis}, next 12 months ({currency})": """
+        select sum(predicted_margin) from marts.customer_lifetime_value""",
     "deals without an account": """
         select count(*) from marts.fct_opportunities where account_id = '(unknown)'""",
     "won deals without an amount": """
@@ -65,9 +67,10 @@ FRESHNESS = """
 def summary(url: str) -> dict:
     with psycopg.connect(url) as conn:
         counts = mart_row_counts(conn)
-        currency = deployment.reporting_currency()
+        currency, value_basis = deployment.reporting_currency(), deployment.clv_value_basis()
         headlines = {
-            name.format(currency=currency): conn.execute(query).fetchone()[0] for name, query in HEADLINES.items()
+            name.format(currency=currency, value_basis=value_basis): conn.execute(query).fetchone()[0]
+            for name, query in HEADLINES.items()
         }
         batches = conn.execute(
             "select count(*), sum(rows_read), sum(rows_loaded), sum(rows_rejected),"

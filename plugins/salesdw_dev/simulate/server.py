@@ -2,7 +2,17 @@
 
 Besides its own contract, it serves the same state in the vendors' shapes (simulate/vendors.py).
 
-The contract (paths, pagination, payloads) is in salesdw.extract.endpoints. On top of it the server
+Its own API is the one the profiles salesdw_crm and salesdw_service in salesdw/extract/vendors.yml
+describe (paths and pagination are read from there, so server and extractor agree):
+
+- CRM: `GET /crm/v1/{entity}` and `/crm/v1/{entity}/deleted`, cursor pagination:
+  `?modified_since=&modified_before=&limit=&cursor=` -> `{"records": [...], "next_cursor": str|null}`.
+- Service desk: `GET /service/v1/{entity}` and `/service/v1/{entity}/deleted`, page pagination:
+  `?modified_since=&modified_before=&page=&per_page=` ->
+  `{"results": [...], "next_page": full URL|null, "count": total}`.
+
+A deleted listing's items are `{"id": <primary key value>, "deleted_at": ISO}`. Windows are
+half-open on the system modstamp: `modified_since <= visible_at < modified_before`. On top of it the server
 behaves like a real SaaS API: bearer-token auth (401), a per-token rate limit (429 + Retry-After),
 and switchable faults (5xx, slow answers, dropped connections, pages served twice) that can be
 seeded, pinned to the k-th request, and changed at run time with `POST /_admin/faults`.
@@ -25,12 +35,13 @@ import threading
 import time
 from bisect import bisect_right
 from collections import OrderedDict
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from salesdw import paths
-from salesdw.extract.endpoints import CURSOR, Api, api_of
+from salesdw.extract import vendors
 
 from salesdw_dev.simulate.faults import FAULT_KINDS, Decision, Faults, parse_script
 from salesdw_dev.simulate.state import EntityState, StateError, format_ts, load_state, parse_ts
@@ -44,6 +55,30 @@ TOKEN_FILE = "sources_token"
 LOOPBACK = {"127.0.0.1", "localhost"}
 CURSOR_LIMIT = (200, 2000)  # default, maximum (Salesforce-like)
 PAGE_LIMIT = (100, 1000)  # default, maximum (Zendesk-like)
+
+
+CURSOR = "cursor"
+
+
+@dataclass(frozen=True)
+class Api:
+    """How one source's own API is served: its path prefix and pagination, from its vendors.yml profile."""
+
+    source: str
+    prefix: str  # e.g. /crm/v1
+    pagination: str  # cursor | page
+
+    def path(self, entity: str) -> str:
+        return f"{self.prefix}/{entity}"
+
+
+def api_of(source: str) -> Api:
+    name = vendors.serving(source)
+    if name is None:
+        raise KeyError(f"no API profile in extract/vendors.yml serves source {source!r} (a `source:` profile)")
+    changed = vendors.profile(name)["changed"]
+    pagination = CURSOR if changed["paginator"]["type"] == "json_response_cursor" else "page"
+    return Api(source, changed["path"].removesuffix("/{object}"), pagination)
 
 
 class ApiError(Exception):

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from salesdw import config
 from salesdw.config import Entity
-from salesdw.extract.endpoints import api_entities
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)$")
@@ -135,7 +135,8 @@ def load_state(state_dir: Path) -> dict[tuple[str, str], EntityState]:
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
         raise StateError(f"no source state in {state_dir}: write it with `salesdw generate`")
-    found = {(e.source, e.name): load_entity(e, state_dir / e.source / f"{e.name}.jsonl") for e in api_entities()}
+    served = [e for e in config.contract() if e.delivery == "api"]
+    found = {(e.source, e.name): load_entity(e, state_dir / e.source / f"{e.name}.jsonl") for e in served}
     if not any(s.changes for s in found.values()):
         raise StateError(
             f"no source state in {state_dir} (expected <source>/<entity>.jsonl files): write it with `salesdw generate`"

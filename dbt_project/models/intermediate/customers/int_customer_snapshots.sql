@@ -4,7 +4,9 @@
 -- following horizon has fully passed by the run date and lies within the recorded history, what
 -- the customer bought in it.
 -- The population at a date: the accounts created by then and not deleted in the CRM, with the
--- segment of the version valid at the end of that day.
+-- segment of the version valid at the end of that day. An account whose creation the CRM does not
+-- export (created_at null, e.g. examples/maven_crm) is one from the start, as its first version is
+-- (dim_customer): else it would never be predicted.
 {%- set horizon = clv_var('clv_horizon_months') %}
 {%- set frequency_window = clv_var('clv_frequency_window_days') %}
 
@@ -64,8 +66,11 @@ population as (
 
     inner join customers
         on
-            customers.created_at
-            < cast(as_of_dates.as_of_date + 1 as timestamp) at time zone '{{ var("reporting_timezone", "UTC") }}'
+            (
+                customers.created_at is null
+                or customers.created_at
+                < cast(as_of_dates.as_of_date + 1 as timestamp) at time zone '{{ var("reporting_timezone", "UTC") }}'
+            )
             and {{ scd2_valid_at(
                 'customers',
                 "cast(as_of_dates.as_of_date + 1 as timestamp) at time zone '" ~ var('reporting_timezone', 'UTC') ~ "' - interval '1 microsecond'"
