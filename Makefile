@@ -12,7 +12,7 @@ DEMO_DIRTY ?= 0.002
 # three years of history, so the CLV backtest has a past 12-month window and the year before it
 DEMO_HISTORY_DAYS ?= 1100
 
-.PHONY: install demo test docs lock clean stop bench-load example-maven
+.PHONY: install demo test docs lock clean stop bench-load bench-nightly example-maven
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ example-maven: install
 bench-load: install
 	$(BIN)/python bench/bench_load.py
 
+# One night through Airflow against the same work bare in one process, taking turns (overhead ratio).
+bench-nightly: install
+	$(BIN)/python bench/bench_nightly.py
+
 docs: install
 	$(BIN)/salesdw dbt docs generate
 	@echo "dbt docs: dbt_project/target/index.html (serve with: $(BIN)/salesdw dbt docs serve)"
@@ -63,6 +67,7 @@ lock: install
 stop:
 	-$(BIN)/salesdw db stop
 	-test ! -d $(MAVEN_DIR) || SALESDW_STATE_DIR=$(MAVEN_DIR) $(BIN)/salesdw db stop
+	-test ! -d .salesdw-bench || SALESDW_STATE_DIR=.salesdw-bench $(BIN)/salesdw db stop
 
 clean: stop
-	rm -rf .salesdw .salesdw-maven data dbt_project/target dbt_project/logs dbt_project/.vocabulary
+	rm -rf .salesdw .salesdw-maven .salesdw-bench data dbt_project/target dbt_project/logs dbt_project/.vocabulary

@@ -8,14 +8,15 @@ from datetime import UTC, datetime, time, timedelta
 from airflow.sdk import Asset, dag, task, task_group
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos import settings as cosmos_settings
 from cosmos.airflow.graph import is_detached_test
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
-from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
+from cosmos.operators.local import DbtBuildLocalOperator, DbtSourceLocalOperator, DbtTestLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, warehouse_asset_uri
-from salesdw.publish.publications import BUILD_SCHEMA, MARTS
+from salesdw.publish.publications import MARTS
 
 DOC = """
 ### sales_nightly
@@ -31,14 +32,15 @@ Every night, for the day that just ended (the run's data interval):
    (e.g. too many rows rejected) stops the run here, before dbt; alongside it **source_freshness**:
    `dbt source freshness` on every raw table's `_loaded_at` (results in `audit.dq_results`, suite
    `dbt.source_freshness`): past `warn_after` a warning, past `error_after` the run stops here too;
-4. **dbt build** staging → intermediate → marts into schema `marts_build` (one task per model, its
-   tests inside it; the tests over two or more models, relationships and reconciliations, in one
-   task once every model is built);
-5. **validate_marts**: Great Expectations over `marts_build` (results in `audit.dq_results` and
-   the Data Docs);
-6. **publish**: point every view of schema `marts`, the one BI reads, at a new versioned copy of
-   its audited mart, in one transaction, and record it in `audit.publications`. A failed check
-   leaves `marts` as it was.
+4. **dbt_build**: one `dbt build` of staging → intermediate → marts, each model's tests after it,
+   into tonight's build schema (`marts_build_a` or `marts_build_b`, the one `marts` does not read);
+   each node's result in `audit.dbt_results` and the task's log (`SALESDW_DBT_EXECUTION=per_model`
+   renders a cosmos task per model instead: README, "What a night costs");
+5. **validate_marts**: Great Expectations over that build schema (results in `audit.dq_results`
+   and the Data Docs);
+6. **publish**: point every view of schema `marts`, the one BI reads, at the build schema's tables,
+   in one transaction, and record it in `audit.publications`: no row is copied, so its cost does not
+   grow with the marts. A failed check leaves `marts` as it was.
 
 A failed task logs one message naming the check, the table, what was observed and how to see the
 rows, and sends it to the `salesdw_alerts` connection (webhook or SMTP) when there is one.
@@ -54,6 +56,10 @@ FEED_DAY = "{{ data_interval_start | ds }}"
 # `salesdw run` shortens the wait between tries: it runs interactively through `airflow dags test`.
 RETRY_DELAY = timedelta(seconds=int(os.environ.get("SALESDW_RETRY_DELAY_SECONDS", "300")))
 
+# How dbt runs: `build` (default), one `dbt build` task; `per_model`, a cosmos task per model.
+# The figures behind the default, and why not cosmos's WATCHER: README, "What a night costs".
+DBT_EXECUTION = os.environ.get("SALESDW_DBT_EXECUTION", "build")
+
 DBT_PROFILE = ProfileConfig(
     profile_name="salesdw",
     target_name="airflow",
@@ -63,8 +69,31 @@ DBT_PROFILE = ProfileConfig(
 )
 
 
+def marts_build_schema() -> str:
+    """Template macro: the build schema tonight's marts go into (the one marts does not read)."""
+    from salesdw.orchestrate.connections import warehouse_url_from_airflow
+    from salesdw.publish.publications import build_schema_of
+
+    return build_schema_of(warehouse_url_from_airflow(TRANSFORMER_CONN_ID))
+
+
+def dbt_results(project_dir: str, context=None, **_) -> None:
+    """cosmos callback after `dbt build` (it runs before a failure is raised): each node's result
+    into audit.dbt_results and the task log."""
+    from pathlib import Path
+
+    from salesdw.orchestrate.connections import warehouse_url_from_airflow
+    from salesdw.orchestrate.dbt_results import record_dbt_results
+
+    target = Path(project_dir) / "target"
+    if (target / "run_results.json").is_file():
+        day = context["data_interval_start"].date().isoformat()
+        record_dbt_results(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), day, target, run_id=context["run_id"])
+
+
 @dag(
     dag_id="sales_nightly",
+    user_defined_macros={"marts_build_schema": marts_build_schema},
     schedule=NIGHTLY,
     # any day the data can hold (sources.yml plausible_dates.not_before): Airflow runs nothing, and
     # says nothing, for a logical date before start_date
@@ -169,70 +198,85 @@ def sales_nightly():
         with gate_stops_the_run():  # a feed stopped arriving
             record_freshness(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), day, target, run_id=context["run_id"])
 
-    source_freshness = DbtSourceLocalOperator(
-        task_id="source_freshness",
-        doc_md="`dbt source freshness` over the raw tables; results in audit.dq_results (dbt.source_freshness).",
-        project_dir=paths.DBT_PROJECT_DIR,
-        profile_config=DBT_PROFILE,
-        invocation_mode=InvocationMode.DBT_RUNNER,
-        install_deps=False,
-        emit_datasets=False,
-        callback=freshness_gate,
-        # the feeds this deployment has: an entity it does not configure has an empty raw table, never fresh
-        select=" ".join(f"source:{e.source}.{e.name}" for e in config.entities()),
-        vars={"run_date": FEED_DAY},  # as dbt_build's tasks have, so they reuse dbt's partial parse
-    )
-
-    dbt_build = DbtTaskGroup(
-        group_id="dbt_build",
-        project_config=ProjectConfig(
-            dbt_project_path=paths.DBT_PROJECT_DIR,
-            manifest_path=paths.DBT_MANIFEST,
-            project_name="salesdw",
-        ),
-        profile_config=DBT_PROFILE,
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
-            # a model's task runs the tests of that model alone; tests over two models: see below
-            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-        ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
-        operator_args={"vars": {"run_date": FEED_DAY}, "install_deps": False},
-    )
-    # The tests over two or more models (relationships, reconciliations) run in one dbt invocation
-    # once every model is built: as a task each, their start-up would cost more than their queries.
-    # Which tests those are is cosmos's own rule, over the graph it already read from the manifest.
-    cross_model_tests = sorted(
-        node.resource_name.split(".")[0]
-        for node in dbt_build.dbt_graph.filtered_nodes.values()
-        if is_detached_test(node)
-    )
-    built = list(dbt_build.get_leaves())
-    built >> DbtTestLocalOperator(
-        task_id="cross_model_tests",
-        task_group=dbt_build,
-        doc_md="dbt tests over two or more models (relationships, reconciliations), after every model is built.",
-        select=" ".join(cross_model_tests),
+    # Every dbt task of the night: tonight's blue/green schema (read by dbt_project.yml), the same
+    # vars, environment and parse cache (cosmos gives one to its task groups' tasks only), so the build
+    # reuses the partial parse freshness wrote.
+    dbt_task_args = dict(
         project_dir=paths.DBT_PROJECT_DIR,
         profile_config=DBT_PROFILE,
         invocation_mode=InvocationMode.DBT_RUNNER,
         install_deps=False,
         emit_datasets=False,
         vars={"run_date": FEED_DAY},
+        env={"SALESDW_MARTS_BUILD_SCHEMA": "{{ marts_build_schema() }}"},
+        cache_dir=cosmos_settings.cache_dir / "sales_nightly__dbt",
     )
+    source_freshness = DbtSourceLocalOperator(
+        task_id="source_freshness",
+        doc_md="`dbt source freshness` over the raw tables; results in audit.dq_results (dbt.source_freshness).",
+        callback=freshness_gate,
+        # the feeds this deployment has: an entity it does not configure has an empty raw table, never fresh
+        select=" ".join(f"source:{e.source}.{e.name}" for e in config.entities()),
+        **dbt_task_args,
+    )
+
+    if DBT_EXECUTION == "build":
+        # one `dbt build` (dbt's own threads and ordering, tests after their models): a task per model
+        # cost the night more than the models' own work on our machines (README: the figures); what
+        # each model did is recorded per node (audit.dbt_results) and listed in the task's log
+        dbt_build = DbtBuildLocalOperator(
+            task_id="dbt_build",
+            doc_md="One `dbt build` of every model, seed and test; per-node results in audit.dbt_results.",
+            callback=dbt_results,
+            **dbt_task_args,
+        )
+    else:
+        # a task per model (cosmos LOCAL)
+        dbt_build = DbtTaskGroup(
+            group_id="dbt_build",
+            project_config=ProjectConfig(
+                dbt_project_path=paths.DBT_PROJECT_DIR,
+                manifest_path=paths.DBT_MANIFEST,
+                project_name="salesdw",
+            ),
+            profile_config=DBT_PROFILE,
+            execution_config=ExecutionConfig(
+                execution_mode=ExecutionMode.LOCAL,
+                invocation_mode=InvocationMode.DBT_RUNNER,
+                # a model's task runs the tests of that model alone; tests over two models: see below
+                test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+            ),
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+            operator_args={"vars": {"run_date": FEED_DAY}, "install_deps": False, "env": dbt_task_args["env"]},
+        )
+        # The tests over two or more models (relationships, reconciliations) run in one dbt invocation
+        # once every model is built: as a task each, their start-up would cost more than their queries.
+        # Which tests those are is cosmos's own rule, over the graph it already read from the manifest.
+        cross_model_tests = sorted(
+            node.resource_name.split(".")[0]
+            for node in dbt_build.dbt_graph.filtered_nodes.values()
+            if is_detached_test(node)
+        )
+        built = list(dbt_build.get_leaves())
+        built >> DbtTestLocalOperator(
+            task_id="cross_model_tests",
+            task_group=dbt_build,
+            doc_md="dbt tests over two or more models (relationships, reconciliations), after every model is built.",
+            select=" ".join(cross_model_tests),
+            **dbt_task_args,
+        )
 
     @task
     def validate_marts(feed_day: str, run_id: str | None = None) -> dict:
         """Great Expectations checkpoint over the marts; a failed expectation fails the run."""
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
         from salesdw.orchestrate.gates import gate_stops_the_run
+        from salesdw.publish.publications import build_schema_of
         from salesdw.quality.marts import validate_marts as run_checkpoint
 
-        with gate_stops_the_run():  # the marts stay in marts_build: BI keeps the last publication
-            return run_checkpoint(
-                warehouse_url_from_airflow(TRANSFORMER_CONN_ID), feed_day, run_id=run_id, schema=BUILD_SCHEMA
-            )
+        url = warehouse_url_from_airflow(TRANSFORMER_CONN_ID)
+        with gate_stops_the_run():  # the marts stay in their build schema: BI keeps the last publication
+            return run_checkpoint(url, feed_day, run_id=run_id, schema=build_schema_of(url))
 
     @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
     def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:

@@ -32,27 +32,59 @@ def test_sales_nightly_shape(dagbag):
         # the three feeds land in parallel: no source's tasks depend on another source's
         upstream = dag.get_task(f"{source}.extract").upstream_task_ids
         assert upstream == set()
-    models = {t for t in ids if t.startswith("dbt_build.")}
-    for mart in ("customer_lifetime_value", "sales_funnel", "target_attainment"):
-        assert any(mart in t for t in models), f"no cosmos task for {mart}"
-    assert any("stg_crm__opportunities" in t for t in models)
-    # load -> check_references -> validate_feeds + source_freshness -> dbt roots; dbt -> validate_marts -> publish
-    assert dag.get_task("validate_marts").downstream_task_ids == {"publish"}
-    assert all(t.startswith("dbt_build.") for t in dag.get_task("validate_marts").upstream_task_ids)
+    # load -> check_references -> validate_feeds + source_freshness -> dbt_build -> validate_marts -> publish
     for source in config.sources():
         assert dag.get_task(f"{source}.load").downstream_task_ids == {"check_references"}
     assert dag.get_task("check_references").downstream_task_ids == {"validate_feeds", "source_freshness"}
-    downstream = dag.get_task("validate_feeds").downstream_task_ids
-    assert downstream and all(t.startswith("dbt_build.") for t in downstream)
-    # both gates hold back every dbt task that starts the build
-    assert dag.get_task("source_freshness").downstream_task_ids == downstream
+    # both gates hold back the build
+    assert dag.get_task("validate_feeds").downstream_task_ids == {"dbt_build"}
+    assert dag.get_task("source_freshness").downstream_task_ids == {"dbt_build"}
     assert dag.get_task("source_freshness").base_cmd == ["source", "freshness"]
-    # the business's vocabulary is seeded before the models that read it
-    assert "dbt_build.opportunity_stages_seed_build" in downstream
+    build = dag.get_task("dbt_build")
+    assert build.base_cmd == ["build"]  # every model, seed and test: no --select
+    assert not build.select and not build.exclude
+    assert build.downstream_task_ids == {"validate_marts"}
+    assert dag.get_task("validate_marts").downstream_task_ids == {"publish"}
+    # freshness and the build share vars, environment and parse cache: the build reuses the parse
+    freshness = dag.get_task("source_freshness")
+    assert freshness.vars == build.vars and freshness.env == build.env and freshness.cache_dir == build.cache_dir
+    assert build.cache_dir is not None
     # any day the data can hold runs (Airflow skips a logical date before start_date, silently)
     assert dag.start_date.date() == config.earliest_date()
     outlets = {o.uri for o in dag.get_task("crm.load").outlets}
     assert "postgres://warehouse:5432/salesdw/raw/crm__opportunities" in outlets
+
+
+def test_sales_nightly_renders_a_task_per_model_on_request(dbt_manifest):
+    """SALESDW_DBT_EXECUTION=per_model: a cosmos task per model (README, "What a night
+    costs"); the seeds and both gates still come before every model that starts the build."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = f"""
+import json
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag(dag_folder={str(paths.DAGS_DIR)!r}).dags["sales_nightly"]
+print(json.dumps({{"ids": sorted(dag.task_ids),
+    "after_feeds": sorted(dag.get_task("validate_feeds").downstream_task_ids),
+    "after_freshness": sorted(dag.get_task("source_freshness").downstream_task_ids),
+    "before_marts": sorted(dag.get_task("validate_marts").upstream_task_ids),
+    "kinds": sorted({{type(t).__name__ for t in dag.tasks if t.task_id.startswith("dbt_build.")}})}}))
+"""
+    env = {**os.environ, "SALESDW_DBT_EXECUTION": "per_model"}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shape = json.loads(proc.stdout.strip().splitlines()[-1])
+    models = [t for t in shape["ids"] if t.startswith("dbt_build.")]
+    for model in ("customer_lifetime_value", "sales_funnel", "target_attainment", "stg_crm__opportunities"):
+        assert any(model in t for t in models), f"no cosmos task for {model}"
+    assert "dbt_build.cross_model_tests" in models
+    assert shape["after_feeds"] == shape["after_freshness"]
+    assert "dbt_build.opportunity_stages_seed_build" in shape["after_feeds"]
+    assert all(t.startswith("dbt_build.") for t in shape["before_marts"])
+    assert shape["kinds"] == ["DbtBuildLocalOperator", "DbtTestLocalOperator"]
 
 
 def test_every_task_tells_people_when_it_fails(dagbag):

@@ -48,12 +48,12 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
             "dim_customer",
             "dim_product",
         ):
-            assert conn.execute(f"select count(*) from marts_build.{mart}").fetchone()[0] > 0, mart
+            assert conn.execute(f"select count(*) from marts_build_a.{mart}").fetchone()[0] > 0, mart
         # contracts are enforced: every mart's key is a real primary key
         tables, keyed = conn.execute(
             "select count(*), count(*) filter (where exists (select from information_schema.table_constraints c"
             " where c.table_schema = t.table_schema and c.table_name = t.table_name"
             " and c.constraint_type = 'PRIMARY KEY')) from information_schema.tables t"
-            " where table_schema = 'marts_build'"
+            " where table_schema = 'marts_build_a'"
         ).fetchone()
         assert tables >= 3 and keyed == tables

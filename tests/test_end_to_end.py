@@ -223,6 +223,20 @@ def test_quality_results_and_publications_recorded(nightly):
         ).fetchall()
         suites = {s for (s,) in conn.execute("select distinct suite from audit.dq_results")}
         published = conn.execute("select data_interval::text from audit.publications order by 1").fetchall()
+        # the one dbt build task recorded each node it ran, every day
+        built = conn.execute(
+            "select data_interval::text, count(*) filter (where resource_type = 'model'),"
+            " count(*) filter (where resource_type = 'test'), bool_and(status in ('success', 'pass', 'warn'))"
+            " from audit.dbt_results group by 1 order by 1"
+        ).fetchall()
+        marts_built = {
+            u.rsplit(".", 1)[1]
+            for (u,) in conn.execute("select unique_id from audit.dbt_results where resource_type = 'model'")
+        }
+    assert [d for d, *_ in built] == DAY_DIRS and all(
+        models >= 50 and tests >= 300 and ok for _, models, tests, ok in built
+    )
+    assert set(MARTS) <= marts_built
     # both gates ran every day, over every feed and every audited mart, and no critical check failed
     assert [d for d, *_ in per_day] == DAY_DIRS and all(
         feeds >= 100 and marts >= 30 and ok for _, feeds, marts, ok in per_day

@@ -4,7 +4,7 @@ Three days of feeds are loaded one at a time with an incremental `dbt build` aft
 feeds are edited the way real ones misbehave: a rep moves team (day 2), a rep version is
 backfilled with an updated_at months in the past (day 3, so bookings already in fct_bookings
 change team) and a won deal is reopened (day 3, so it must drop out of fct_bookings). Then
-every table in schema marts_build (where dbt writes the marts) is fingerprinted, `dbt build
+every table in schema marts_build_a (where dbt writes the marts) is fingerprinted, `dbt build
 --full-refresh` rebuilds them from the
 same raw data, and every mart must be identical. The incremental runs use no lookback window
 (incremental_lookback_days 0): the days are loaded seconds apart, and a window would re-derive
@@ -91,19 +91,19 @@ def _build(url: str, run_date: date, target: Path, *extra: str, lookback_days: i
 
 
 def _fingerprints(url: str) -> dict[str, tuple[int, str]]:
-    """Row count and md5 of the ordered rows of every table dbt built in schema marts_build."""
+    """Row count and md5 of the ordered rows of every table dbt built in schema marts_build_a."""
     with psycopg.connect(url) as conn:
         tables = [
             name
             for (name,) in conn.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts_build' order by 1"
+                "select table_name from information_schema.tables where table_schema = 'marts_build_a' order by 1"
             )
         ]
         return {
             table: conn.execute(
                 sql.SQL(
                     "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
-                    " from marts_build.{} as t"
+                    " from marts_build_a.{} as t"
                 ).format(sql.Identifier(table))
             ).fetchone()
             for table in tables
@@ -135,16 +135,16 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
     incremental = _fingerprints(fresh_db)
     with psycopg.connect(fresh_db) as conn:
         fact_rows = {
-            fact: conn.execute(sql.SQL("select count(*) from marts_build.{}").format(sql.Identifier(fact))).fetchone()[
-                0
-            ]
+            fact: conn.execute(
+                sql.SQL("select count(*) from marts_build_a.{}").format(sql.Identifier(fact))
+            ).fetchone()[0]
             for fact in INCREMENTAL_FACTS
         }
         reopened = conn.execute(
-            "select count(*) from marts_build.fct_bookings where opportunity_id = %s", [planted["reopened"]]
+            "select count(*) from marts_build_a.fct_bookings where opportunity_id = %s", [planted["reopened"]]
         ).fetchone()[0]
         backfilled_team = conn.execute(
-            "select count(*) from marts_build.fct_bookings b join marts_build.dim_sales_rep r using (sales_rep_key)"
+            "select count(*) from marts_build_a.fct_bookings b join marts_build_a.dim_sales_rep r using (sales_rep_key)"
             " where b.owner_rep_id = %s and r.team = 'West Team 8'",
             [planted["backfilled_rep"]],
         ).fetchone()[0]

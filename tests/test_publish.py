@@ -1,23 +1,27 @@
-"""Write-audit-publish: BI reads schema marts, which changes only whole, in one transaction."""
+"""Write-audit-publish, blue/green: BI reads schema marts, which changes only whole, in one
+transaction, by pointing its views at the build schema dbt just filled; nothing is copied."""
 
 import threading
 import time
 
 import psycopg
 from salesdw.publish import publications
-from salesdw.publish.publications import prune_versions, published_version, swap_in
+from salesdw.publish.publications import build_schema, prune_versions, published_table, swap_in
 
 MARTS = ("fct_big", "dim_small")
 
 
-def _build(conn, version: int, rows: int = 300_000) -> None:
-    """What a dbt run leaves in marts_build: every mart holding `version`."""
-    conn.execute("create schema if not exists marts_build")
+def _build(conn, version: int, rows: int = 300_000) -> str:
+    """What a dbt run leaves in tonight's build schema (the one marts does not read): every mart
+    holding `version`; returns that schema."""
+    schema = build_schema(conn)
+    conn.execute(f"create schema if not exists {schema}")
     for mart in MARTS:
-        conn.execute(f"drop table if exists marts_build.{mart}")
-        conn.execute(f"create table marts_build.{mart} (id integer primary key, version integer not null)")
-        conn.execute(f"comment on table marts_build.{mart} is 'version {version}'")
-        conn.execute(f"insert into marts_build.{mart} select g, {version} from generate_series(1, {rows}) g")
+        conn.execute(f"drop table if exists {schema}.{mart}")
+        conn.execute(f"create table {schema}.{mart} (id integer primary key, version integer not null)")
+        conn.execute(f"comment on table {schema}.{mart} is 'version {version}'")
+        conn.execute(f"insert into {schema}.{mart} select g, {version} from generate_series(1, {rows}) g")
+    return schema
 
 
 def _publish(url: str) -> list[str]:
@@ -69,13 +73,13 @@ def test_readers_see_the_old_or_the_new_publication_never_a_mix(fresh_db):
     assert all(big[2] == small[2] == 300_000 for big, small in seen)  # never a half-filled table
     with psycopg.connect(fresh_db) as conn:
         comment = conn.execute("select obj_description('marts.fct_big'::regclass, 'pg_class')").fetchone()[0]
-        schema, table = published_version(conn, "fct_big").split(".")
+        schema, table = published_table(conn, "fct_big").split(".")
         key = conn.execute(
             "select count(*) from information_schema.table_constraints where table_schema = %s"
             " and table_name = %s and constraint_type = 'PRIMARY KEY'",
             [schema, table],
         ).fetchone()[0]
-    # the docs come along on the view BI reads, the contract's key on the versioned table behind it
+    # the docs come along on the view BI reads, the contract's key on the built table behind it
     assert comment == "version 2" and key == 1
 
 
@@ -89,28 +93,36 @@ def test_a_run_that_is_not_published_leaves_marts_byte_for_byte(fresh_db):
     assert before == after
 
 
-def test_a_version_still_read_is_left_for_the_next_publication_not_waited_for(fresh_db, monkeypatch):
-    monkeypatch.setattr(publications, "SWAP_LOCK_TIMEOUT", "10s")  # a wait would fail, not hang the test
+def test_publication_points_at_the_built_tables_and_the_build_schemas_take_turns(fresh_db):
+    built = []
     with psycopg.connect(fresh_db, autocommit=True) as conn:
+        for version in (1, 2, 3):
+            built.append(_build(conn, version, rows=100))
+            _publish(fresh_db)
+            # the view reads dbt's own table: no copy, whatever the mart's size
+            assert published_table(conn, "fct_big") == f"{built[-1]}.fct_big"
+            assert build_schema(conn) != built[-1]  # the next night builds the other one
+        assert built == ["marts_build_a", "marts_build_b", "marts_build_a"]
+        assert conn.execute("select max(version), count(*) from marts.fct_big").fetchone() == (3, 100)
+        copies = conn.execute("select count(*) from pg_tables where schemaname = 'marts_versions'").fetchone()[0]
+        assert copies == 0
+
+
+def test_an_earlier_salesdw_s_versioned_copies_go_once_nothing_reads_them(fresh_db, monkeypatch):
+    monkeypatch.setattr(publications, "SWAP_LOCK_TIMEOUT", "10s")  # a wait would fail, not hang the test
+    with psycopg.connect(fresh_db, autocommit=True) as conn:  # marts as an earlier salesdw published it
+        conn.execute("create schema marts_versions; create schema marts")
+        conn.execute("create table marts_versions.fct_big__v7 as select 1 as id, 0 as version")
+        conn.execute("create table marts_versions.dim_small__v7 as select 1 as id, 0 as version")
+        conn.execute("create view marts.fct_big as select * from marts_versions.fct_big__v7")
+        conn.execute("create view marts.dim_small as select * from marts_versions.dim_small__v7")
         _build(conn, 1, rows=100)
-    _publish(fresh_db)
-    with psycopg.connect(fresh_db) as conn:
-        first = published_version(conn, "fct_big")
-    with psycopg.connect(fresh_db) as reader:  # a query on version 1 itself, still running
-        assert reader.execute(f"select max(version) from {first}").fetchone() == (1,)
-        with psycopg.connect(fresh_db, autocommit=True) as conn:
-            _build(conn, 2, rows=100)
+    with psycopg.connect(fresh_db) as reader:  # a query on one old copy itself, still running
+        assert reader.execute("select max(version) from marts_versions.fct_big__v7").fetchone() == (0,)
         started = time.monotonic()
         dropped = _publish(fresh_db)
         assert time.monotonic() - started < 5  # neither the swap nor the pruning waited for it
-        assert first not in dropped and len(dropped) == 1  # dim_small's version 1 went
-        assert reader.execute(f"select max(version) from {first}").fetchone() == (1,)
+        assert dropped == ["marts_versions.dim_small__v7"]
     with psycopg.connect(fresh_db, autocommit=True) as conn:
-        _build(conn, 3, rows=100)
-    assert first in _publish(fresh_db)  # its reader is gone: the next publication drops it
-    with psycopg.connect(fresh_db) as conn:
-        versions = conn.execute(
-            "select count(*) from pg_tables where schemaname = 'marts_versions' and tablename like 'fct\\_big\\_\\_v%'"
-        ).fetchone()[0]
-        assert versions == 1  # only the one marts.fct_big reads
-        assert conn.execute("select max(version) from marts.fct_big").fetchone() == (3,)
+        _build(conn, 2, rows=100)
+    assert _publish(fresh_db) == ["marts_versions.fct_big__v7"]  # its reader is gone

@@ -69,3 +69,32 @@ def test_orphans_wait_in_quarantine_for_their_parent(tmp_path, fresh_db):
             "select rows_loaded, rows_rejected from audit.load_batches where entity = 'opportunities'"
         ).fetchone()
         assert loaded == (2, 0)
+
+
+def test_a_chain_of_renewals_of_an_orphan_waits_whole_and_comes_back_whole(tmp_path, fresh_db):
+    """C1's account was never delivered; C2 renews C1 and C3 renews C2, in the same delivery: the
+    whole chain waits (one pass would leave C3 pointing at a quarantined C2, and the feeds gate
+    would stop the night), and comes back whole when the account arrives."""
+    accounts = '{"account_id": "A1", "owner_rep_id": null, "created_at": "2026-01-01T00:00:00Z"}\n'
+    contract = (
+        '{{"contract_id": "{}", "account_id": "{}", "start_date": "2025-01-01", "end_date": "2026-12-31",'
+        ' "annual_fee": 100, "currency": "CNY", "status": "active", "renewed_from_contract_id": {}}}\n'
+    )
+    contracts = contract.format("C1", "A2", "null") + contract.format("C2", "A1", '"C1"')
+    contracts += contract.format("C3", "A1", '"C2"') + contract.format("C4", "A1", "null")
+    with psycopg.connect(fresh_db) as conn:
+        _load(conn, "crm", "accounts", tmp_path / "a1.jsonl", accounts, D1)
+        _load(conn, "after_sales", "service_contracts", tmp_path / "c.jsonl", contracts, D1)
+        conn.commit()
+        report = check_references(fresh_db, D1)
+        assert report["after_sales__service_contracts"] == {"readmitted": 0, "quarantined": 3}
+        assert conn.execute("select contract_id from raw.after_sales__service_contracts").fetchall() == [("C4",)]
+        assert _reconciled(conn)
+        _load(conn, "crm", "accounts", tmp_path / "a2.jsonl", accounts.replace("A1", "A2"), D2)
+        conn.commit()
+        report = check_references(fresh_db, D2)
+        assert report["after_sales__service_contracts"] == {"readmitted": 3, "quarantined": 0}
+        back = conn.execute("select contract_id from raw.after_sales__service_contracts order by 1").fetchall()
+        assert back == [("C1",), ("C2",), ("C3",), ("C4",)]
+        assert conn.execute("select count(*) from raw._rejected").fetchone() == (0,)
+        assert _reconciled(conn)

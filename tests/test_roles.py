@@ -10,11 +10,19 @@ import psycopg
 import pytest
 from psycopg import sql
 from salesdw import paths
-from salesdw.publish.publications import MARTS, PublicationError, prune_versions, publish, published_version, swap_in
+from salesdw.publish.publications import (
+    MARTS,
+    PublicationError,
+    build_schema_of,
+    prune_versions,
+    publish,
+    published_table,
+    swap_in,
+)
 from salesdw.quality.results import record_results
 from salesdw.warehouse import roles
 
-NOT_FOR_BI = ("raw", "staging", "intermediate", "marts_build", "audit", "marts_versions")
+NOT_FOR_BI = ("raw", "staging", "intermediate", "marts_build_a", "marts_build_b", "audit", "marts_versions")
 PERSON = "Alice Wang"
 
 
@@ -57,14 +65,15 @@ def _name(prefix: str) -> str:
 
 
 def _build_marts(url: str, version: int = 1) -> None:
-    """What dbt (as the transformer) leaves in marts_build: every published mart with the columns its model declares,
-    one row; the person-data columns hold a name."""
+    """What dbt (as the transformer) leaves in tonight's build schema: every published mart with the columns its model
+    declares, one row; the person-data columns hold a name."""
     models = json.loads(paths.DBT_MANIFEST.read_text())["nodes"].values()
     declared = {n["name"]: n["columns"] for n in models if n["resource_type"] == "model" and n["name"] in MARTS}
+    schema = build_schema_of(url)
     with psycopg.connect(url, autocommit=True) as conn:
         for mart in MARTS:
             columns = declared[mart] or {"id": {"data_type": "integer"}}
-            table = sql.Identifier("marts_build", mart)
+            table = sql.Identifier(schema, mart)
             conn.execute(sql.SQL("drop table if exists {}").format(table))
             conn.execute(
                 sql.SQL("create table {} ({}, _version integer default {})").format(
@@ -89,7 +98,7 @@ def _build_marts(url: str, version: int = 1) -> None:
                 if column.get("description"):
                     conn.execute(
                         sql.SQL("comment on column {} is {}").format(
-                            sql.Identifier("marts_build", mart, name), sql.Literal(column["description"])
+                            sql.Identifier(schema, mart, name), sql.Literal(column["description"])
                         )
                     )
 
@@ -182,7 +191,7 @@ def test_the_loader_lands_raw_tables_partitions_and_audit(wh):
             [("run1", "2026-01-01", "raw.crm__reps", "crm__reps", "expect_x", "{}", "critical", True, "{}")],
         )  # the feeds gate runs as the loader
         assert _refused(loader, "create table staging.x (a int)")
-        assert _refused(loader, "select * from marts_build.fct_bookings")
+        assert _refused(loader, "select * from marts_build_a.fct_bookings")
     # what the loader made later is the transformer's to read, with no new grant
     with psycopg.connect(wh.url("transformer")) as conn:
         assert conn.execute("select email from raw.crm__reps").fetchall() == [("alice@example.com",)]
@@ -200,8 +209,8 @@ def test_the_transformer_builds_checks_and_publishes(wh, dbt_manifest):
     with psycopg.connect(transformer, autocommit=True) as conn:  # as dbt does
         conn.execute("create view staging.stg_crm__reps as select rep_id, full_name as rep_name from raw.crm__reps")
         conn.execute("create table intermediate.int_x as select * from staging.stg_crm__reps")
-        conn.execute("create table marts_build.x as select * from intermediate.int_x")
-        conn.execute("drop table marts_build.x")
+        conn.execute("create table marts_build_a.x as select * from intermediate.int_x")
+        conn.execute("drop table marts_build_a.x")
     record_results(
         transformer,
         "run1",
@@ -227,19 +236,21 @@ def test_bi_reads_every_mart_and_nothing_else(wh, dbt_manifest):
         conn.execute("create table intermediate.int_reps as select * from staging.stg_crm__reps")
     _build_marts(wh.url("transformer"))
     publish(wh.url("transformer"), "2026-01-01", run_id="run1", validation={})
+    _build_marts(wh.url("transformer"), version=2)  # the next night's build, not published
     bi = wh.url("bi")
     with psycopg.connect(bi) as conn:
         for mart in MARTS:
             rows = conn.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(mart))).fetchone()
             assert rows == (1,), mart
-        version = published_version(conn, "dim_sales_rep")
+        assert published_table(conn, "dim_sales_rep") == "marts_build_a.dim_sales_rep"
     elsewhere = {
         "raw": "raw.crm__reps",
         "staging": "staging.stg_crm__reps",
         "intermediate": "intermediate.int_reps",
-        "marts_build": "marts_build.dim_sales_rep",
+        "marts_build_a": "marts_build_a.dim_sales_rep",  # what marts' views read: only through them
+        "marts_build_b": "marts_build_b.dim_sales_rep",
         "audit": "audit.publications",
-        "marts_versions": version,
+        "marts_versions": "marts_versions._pseudonym_key",
     }
     assert set(elsewhere) == set(NOT_FOR_BI)
     for table in elsewhere.values():
@@ -364,10 +375,11 @@ def test_person_data_is_masked_for_bi_and_shown_to_the_pii_group(wh, dbt_manifes
 
 
 def _small_mart(url: str, columns: str, values: str) -> None:
+    schema = build_schema_of(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("drop table if exists marts_build.fct_small")
-        conn.execute(f"create table marts_build.fct_small ({columns})")
-        conn.execute(f"insert into marts_build.fct_small values {values}")
+        conn.execute(f"drop table if exists {schema}.fct_small")
+        conn.execute(f"create table {schema}.fct_small ({columns})")
+        conn.execute(f"insert into {schema}.fct_small values {values}")
 
 
 def _publish_small(url: str) -> None:
@@ -411,9 +423,9 @@ def test_an_earlier_warehouse_is_taken_over(warehouse, fresh_db):
         conn.execute("create schema raw; create table raw.crm__reps (rep_id text) partition by list (rep_id)")
         conn.execute("create table raw.crm__reps_r1 partition of raw.crm__reps for values in ('R1')")
         conn.execute("create schema audit; create table audit.dq_results (run_id text)")  # an older shape: kept
-        conn.execute("create schema marts_build; create table marts_build.fct_small (id serial primary key)")
-        conn.execute("insert into marts_build.fct_small default values")
-        conn.execute("create schema marts; create table marts.fct_small as select * from marts_build.fct_small")
+        conn.execute("create schema marts_build_a; create table marts_build_a.fct_small (id serial primary key)")
+        conn.execute("insert into marts_build_a.fct_small default values")
+        conn.execute("create schema marts; create table marts.fct_small as select * from marts_build_a.fct_small")
         conn.execute(
             sql.SQL(
                 "create role {0}; grant usage on schema marts to {0}; grant select on marts.fct_small to {0}"
@@ -426,7 +438,7 @@ def test_an_earlier_warehouse_is_taken_over(warehouse, fresh_db):
             owners = dict(
                 conn.execute(
                     "select c.oid::regclass::text, relowner::regrole::text from pg_class c"
-                    " where relnamespace::regnamespace::text in ('raw', 'audit', 'marts_build', 'marts')"
+                    " where relnamespace::regnamespace::text in ('raw', 'audit', 'marts_build_a', 'marts')"
                     " and relkind in ('r', 'p', 'S')"
                 ).fetchall()
             )
@@ -435,8 +447,9 @@ def test_an_earlier_warehouse_is_taken_over(warehouse, fresh_db):
             "raw.crm__reps_r1": "salesdw_loader",
             "audit.dq_results": "salesdw_loader",
             "audit.publications": "salesdw_loader",
-            "marts_build.fct_small": "salesdw_transformer",
-            "marts_build.fct_small_id_seq": "salesdw_transformer",
+            "audit.dbt_results": "salesdw_loader",
+            "marts_build_a.fct_small": "salesdw_transformer",
+            "marts_build_a.fct_small_id_seq": "salesdw_transformer",
             "marts.fct_small": "salesdw_transformer",
         }
         _publish_small(wh.url("transformer"))

@@ -4,7 +4,9 @@ A record whose reference (sources.yml `references`) points at a key its parent e
 delivered moves from raw to raw._rejected with the reason. Parents can arrive late (another source
 system, or a parent the loader itself rejected and the source later corrects), so each night the
 quarantine is checked again first: an orphan whose parents have all landed since moves back into
-raw, under its original batch. Row moves update audit.load_batches, so rows_read = rows_loaded +
+raw, under its original batch. Both run to a fixed point: a record whose parent is itself an orphan
+(a renewal of a quarantined contract, a chain of them in one delivery) is quarantined too, and
+readmitted with it. Row moves update audit.load_batches, so rows_read = rows_loaded +
 rows_rejected keeps holding for every batch. Runs after all of a day's loads, before dbt.
 """
 
@@ -99,15 +101,20 @@ def check_references(url: str, day: date) -> dict[str, dict[str, int]]:
     """Readmit resolved orphans, then quarantine the day's new ones; per raw table, what moved."""
     import psycopg
 
-    report = {}
     with psycopg.connect(url) as conn, conn.transaction():
         # the loads of the day are done; hold off a concurrent rerun of one while rows move
         conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.load.references'))")
         ensure_all_raw_tables(conn)
-        for entity in config.entities():
-            if entity.references:
-                report[entity.raw_table] = {
-                    "readmitted": readmit(conn, entity),
-                    "quarantined": quarantine(conn, entity, day),
-                }
+        referring = [e for e in config.entities() if e.references]
+        report = {e.raw_table: {"readmitted": 0, "quarantined": 0} for e in referring}
+        # to a fixed point: a parent readmitted or quarantined can readmit or orphan its children,
+        # and a chain (a renewal of a renewal of a contract) moves one link per pass
+        for step, move in (("readmitted", readmit), ("quarantined", lambda c, e: quarantine(c, e, day))):
+            moved = True
+            while moved:
+                moved = False
+                for entity in referring:
+                    n = move(conn, entity)
+                    report[entity.raw_table][step] += n
+                    moved = moved or n > 0
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -19,10 +20,14 @@ DAG_ID = "sales_nightly"
 
 
 def dbt_env(url: str) -> dict[str, str]:
-    """The WAREHOUSE_* variables dbt_project/profiles.yml reads, from a libpq URL, and what dbt reads
+    """The WAREHOUSE_* variables dbt_project/profiles.yml reads, from a libpq URL, what dbt reads
     of this process's deployment (deployment.environment: its vocabulary, reporting currency and CLV
-    value basis), as cosmos's tasks see it: `salesdw dbt` imports nothing that would export it."""
+    value basis), as cosmos's tasks see it (`salesdw dbt` imports nothing that would export it), and
+    the build schema tonight's marts go into (the one marts does not read: publish/publications.py)."""
+    import psycopg
+
     from salesdw import deployment
+    from salesdw.publish.publications import build_schema_of
 
     parts = urlsplit(url)
     env = dict(os.environ)
@@ -37,6 +42,10 @@ def dbt_env(url: str) -> dict[str, str]:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         }
     )
+    try:
+        env["SALESDW_MARTS_BUILD_SCHEMA"] = build_schema_of(url)
+    except psycopg.OperationalError:
+        pass  # no warehouse to build in: dbt will say so itself (parse and docs need none)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -54,10 +63,35 @@ def dbt(args: list[str], url: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def build_manifest(url: str) -> None:
-    """cosmos renders the dbt task group from target/manifest.json: keep it current."""
+    """Keep target/manifest.json current (cosmos renders a task group from it; the gates read the
+    marts' keys and PII columns from it). `dbt parse` costs a night 10 s: it runs only when a file of
+    the project, the deployment's settings for dbt or dbt itself changed since the last one."""
+    env = dbt_env(url)
+    stamp = paths.DBT_MANIFEST.parent / ".salesdw-manifest-key"
+    key = _manifest_key(env)
+    if paths.DBT_MANIFEST.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return
     proc = dbt(["parse", "--quiet"], url, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dbt parse failed in {paths.DBT_PROJECT_DIR}:\n{proc.stdout}{proc.stderr}")
+    stamp.write_text(key)
+
+
+def _manifest_key(env: dict[str, str]) -> str:
+    """What the manifest is made of: the project's files (path, size, mtime), the SALESDW_ and DBT_
+    variables dbt reads, dbt's version."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"dbt-core {version('dbt-core')}\n".encode())
+    for folder, subfolders, files in os.walk(paths.DBT_PROJECT_DIR):
+        subfolders[:] = sorted(d for d in subfolders if d not in ("target", "logs", "dbt_packages"))
+        for name in sorted(files):
+            status = os.stat(os.path.join(folder, name))
+            digest.update(f"{folder}/{name}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+    for name in sorted(env):
+        if name.startswith(("SALESDW_", "DBT_")):
+            digest.update(f"{name}={env[name]}\n".encode())
+    return digest.hexdigest()
 
 
 API_CONNECTIONS = ("AIRFLOW_CONN_CRM_API", "AIRFLOW_CONN_SERVICE_DESK_API")

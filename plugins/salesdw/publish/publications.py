@@ -1,18 +1,22 @@
-"""Publish the audited marts into schema `marts`, whole, and record each publication.
+"""Publish the audited marts into schema `marts`, whole, in constant time, and record each publication.
 
-Write-audit-publish: dbt writes the marts into schema `marts_build` (incremental facts keep their
-state there), Great Expectations audits them there, and only then does `publish` make them what BI
-reads: each mart is copied into a new versioned table in schema `marts_versions` (readers wait for
-nothing meanwhile), then every view `marts.<mart>` is pointed at its new version in one transaction.
-A reader sees the previous publication or this one, never a mix; a run that fails its checks never
-gets here, so `marts` stays as it was.
+Write-audit-publish, blue/green: dbt builds the marts into one of two build schemas, the one that
+`marts` does not read (`build_schema`: marts_build_a or marts_build_b), Great Expectations audits
+them there, and only then does `publish` point every view `marts.<mart>` at its table in that schema,
+in one transaction. Nothing is copied: a publication is one `create or replace view` per mart, so
+its cost does not grow with the marts' size. A reader sees the previous publication or this one,
+never a mix; a run that fails its checks never gets here, so `marts` stays as it was, and the next
+night builds into the same unpublished schema again.
 
-Views over versioned tables rather than tables swapped by rename: a view replaced in place keeps
-its grants, its comments and the views BI users built on it (dropping the published table lost the
-grants and failed on the first view over it), and issue 14's constant-time publication needs only
-the copy to go. Person-data columns (dbt `meta: {pii: true}`) reach the views masked, a keyed hash,
-for readers outside the salesdw_pii group. Versions no view reads any more are dropped afterwards,
-each only if no running query holds it; one still held goes at the next publication.
+Each build schema keeps its own state of the incremental facts: a night builds them from where that
+schema last left them (two nights ago), and they catch up by their own rule (rows loaded since the
+newest `_loaded_at` they hold, minus the lookback: macros/incremental.sql), so both schemas hold
+the same facts as a full refresh would.
+
+Views rather than tables swapped by rename: a view replaced in place keeps its grants, its comments
+and the views BI users built on it. Person-data columns (dbt `meta: {pii: true}`) reach the views
+masked, a keyed hash, for readers outside the salesdw_pii group. Versioned copies left by an
+earlier salesdw (schema marts_versions) are dropped once no view reads them.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg import sql as psycopg_sql
 
-BUILD_SCHEMA, PUBLISHED_SCHEMA, VERSIONS_SCHEMA = "marts_build", "marts", "marts_versions"
+PUBLISHED_SCHEMA = "marts"
+BUILD_SCHEMAS = ("marts_build_a", "marts_build_b")  # blue/green: dbt builds into the one marts does not read
+# out of BI's reach: the masks' secret, and the copies an earlier salesdw published (pruned)
+VERSIONS_SCHEMA = "marts_versions"
 SWAP_LOCK_TIMEOUT = "5min"  # how long a publication waits for running BI queries to finish
 PSEUDONYM_KEY = "_pseudonym_key"  # in VERSIONS_SCHEMA, out of BI's reach: the masks' secret
 
@@ -98,6 +105,40 @@ GRANTS = """
 """
 
 
+# The build schemas the views of marts read.
+READ_SCHEMAS = """
+    select distinct n.nspname
+    from pg_class v
+    join pg_rewrite r on r.ev_class = v.oid
+    join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+    join pg_class c on c.oid = d.refobjid and c.oid <> v.oid
+    join pg_namespace n on n.oid = c.relnamespace
+    where v.relnamespace = to_regnamespace(%s) and v.relkind = 'v' and n.nspname = any(%s)
+"""
+
+
+def published_schema(conn: psycopg.Connection) -> str | None:
+    """The build schema marts reads now (None before the first publication)."""
+    read = [schema for (schema,) in conn.execute(READ_SCHEMAS, [PUBLISHED_SCHEMA, list(BUILD_SCHEMAS)]).fetchall()]
+    if len(read) > 1:  # a publication commits whole, so only a hand-made view could do this
+        raise PublicationError(f"the views of {PUBLISHED_SCHEMA} read both {' and '.join(read)}; expected one")
+    return read[0] if read else None
+
+
+def build_schema(conn: psycopg.Connection) -> str:
+    """The build schema dbt writes tonight's marts into: the one marts does not read."""
+    published = published_schema(conn)
+    return BUILD_SCHEMAS[1] if published == BUILD_SCHEMAS[0] else BUILD_SCHEMAS[0]
+
+
+def build_schema_of(url: str) -> str:
+    """build_schema, on a connection of its own to the warehouse at `url`."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return build_schema(conn)
+
+
 class PublicationError(RuntimeError):
     """The built marts cannot be published as they are; `marts` stays as the last publication left it."""
 
@@ -123,7 +164,7 @@ def publish(url: str, data_interval: str, *, run_id: str | None, validation: dic
             # before it finds the table exists; only a warehouse never set up runs the DDL
             if not conn.execute("select to_regclass('audit.publications') is not null").fetchone()[0]:
                 conn.execute(DDL)
-            swap_in(conn)
+            schema = swap_in(conn)
             counts = mart_row_counts(conn)
             conn.execute(
                 "insert into audit.publications (run_id, data_interval, mart_rows, validation)"
@@ -132,16 +173,20 @@ def publish(url: str, data_interval: str, *, run_id: str | None, validation: dic
                 [run_id, data_interval, json.dumps(counts), json.dumps(validation)],
             )
         prune_versions(conn)
-    return {"run_id": run_id, "data_interval": data_interval, "mart_rows": counts}
+    return {"run_id": run_id, "data_interval": data_interval, "schema": schema, "mart_rows": counts}
 
 
 def swap_in(
-    conn: psycopg.Connection, marts: tuple[str, ...] = MARTS, *, pii: Mapping[str, Collection[str]] | None = None
-) -> None:
-    """Publish every mart of marts_build as the view marts.<mart> over a new versioned copy, all at
-    once, inside the caller's transaction. `pii`: each mart's person-data columns (default: those
-    the dbt manifest marks `meta: {pii: true}`). Raises PublicationError when a mart's columns
-    changed in a way the views BI users built on it cannot follow."""
+    conn: psycopg.Connection,
+    marts: tuple[str, ...] = MARTS,
+    *,
+    schema: str | None = None,
+    pii: Mapping[str, Collection[str]] | None = None,
+) -> str:
+    """Point every view marts.<mart> at its table in the build schema (default: tonight's), all at
+    once, inside the caller's transaction; returns that schema. `pii`: each mart's person-data
+    columns (default: those the dbt manifest marks `meta: {pii: true}`). Raises PublicationError
+    when a mart's columns changed in a way the views BI users built on it cannot follow."""
     from psycopg import sql
 
     if pii is None:
@@ -149,23 +194,17 @@ def swap_in(
 
         pii = pii_columns(marts)
     conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.publish'))")  # one publication at a time
-    for schema in (PUBLISHED_SCHEMA, VERSIONS_SCHEMA):
+    for name in (PUBLISHED_SCHEMA, VERSIONS_SCHEMA):
         # set-up made them, owned by the transformer, which may not create schemas; a warehouse
         # never set up (a test's database) gets them here
-        if not conn.execute("select 1 from pg_namespace where nspname = %s", [schema]).fetchone():
-            conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+        if not conn.execute("select 1 from pg_namespace where nspname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("create schema {}").format(sql.Identifier(name)))
+    schema = schema or build_schema(conn)
     key = _pseudonym_key(conn) if any(pii.get(mart) for mart in marts) else None
-    version = conn.execute("select pg_current_xact_id()::text").fetchone()[0]  # unique, increasing
-    copies = {}
-    for mart in marts:  # the copies first, while readers still read the published views undisturbed
-        copies[mart] = sql.Identifier(VERSIONS_SCHEMA, f"{mart}__v{version}")
-        built = sql.Identifier(BUILD_SCHEMA, mart)
-        # like ... including all: the contract's constraints, indexes and the column comments
-        conn.execute(sql.SQL("create table {} (like {} including all)").format(copies[mart], built))
-        conn.execute(sql.SQL("insert into {} select * from {}").format(copies[mart], built))
     conn.execute("select set_config('lock_timeout', %s, true)", [SWAP_LOCK_TIMEOUT])
-    for mart in marts:  # then every view at once, committed together with the caller's transaction
-        _point_view(conn, mart, copies[mart], set(pii.get(mart, ())), key)
+    for mart in marts:  # every view at once, committed together with the caller's transaction
+        _point_view(conn, mart, sql.Identifier(schema, mart), set(pii.get(mart, ())), key)
+    return schema
 
 
 def _pseudonym_key(conn: psycopg.Connection) -> psycopg_sql.Composable:
@@ -196,11 +235,11 @@ def _masked(column: str, key: psycopg_sql.Composable) -> psycopg_sql.Composable:
 def _point_view(
     conn: psycopg.Connection,
     mart: str,
-    copy: psycopg_sql.Identifier,
+    built: psycopg_sql.Identifier,
     masked: set[str],
     key: psycopg_sql.Composable | None,
 ) -> None:
-    """(Re)define view marts.<mart> over its new copy, keeping its grants and the views over it."""
+    """(Re)define view marts.<mart> over its built table, keeping its grants and the views over it."""
     import psycopg
     from psycopg import sql
 
@@ -208,16 +247,16 @@ def _point_view(
     columns = conn.execute(
         "select attname, col_description(attrelid, attnum) from pg_attribute"
         " where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
-        [copy.as_string(conn)],
+        [built.as_string(conn)],
     ).fetchall()
     unknown = sorted(masked - {name for name, _ in columns})
     if unknown:
         raise PublicationError(
-            f"{BUILD_SCHEMA}.{mart} has no column {', '.join(unknown)}, which its dbt YAML marks as person data"
+            f"{built.as_string(conn)} has no column {', '.join(unknown)}, which its dbt YAML marks as person data"
             " (meta pii): fix the column name in the YAML, or the model; nothing was published"
         )
     selected = sql.SQL(", ").join(_masked(c, key) if c in masked else sql.Identifier(c) for c, _ in columns)
-    create = sql.SQL("create or replace view {} as select {} from {}").format(view, selected, copy)
+    create = sql.SQL("create or replace view {} as select {} from {}").format(view, selected, built)
     kind = conn.execute("select relkind from pg_class where oid = to_regclass(%s)", [view.as_string(conn)]).fetchone()
     if kind is None:
         conn.execute(create)
@@ -229,7 +268,7 @@ def _point_view(
             _recreate(conn, mart, "view", create, f"its columns changed ({exc.diag.message_primary})")
     else:  # marts.<mart> is still a table, from before the marts were views
         _recreate(conn, mart, "table", create, "it is still a table from an earlier salesdw")
-    described = conn.execute("select obj_description(%s::regclass, 'pg_class')", [f"{BUILD_SCHEMA}.{mart}"])
+    described = conn.execute("select obj_description(%s::regclass, 'pg_class')", [built.as_string(conn)])
     # what BI tools show: the model's description and its columns'
     conn.execute(sql.SQL("comment on view {} is {}").format(view, sql.Literal(described.fetchone()[0])))
     for column, comment in columns:
@@ -276,22 +315,21 @@ def _blocked(name: str, why: str, dependents: list[str]) -> str:
     )
 
 
-def published_version(conn: psycopg.Connection, mart: str) -> str:
-    """The versioned table view marts.<mart> reads now."""
+def published_table(conn: psycopg.Connection, mart: str) -> str:
+    """The built table view marts.<mart> reads now (schema.table)."""
     (table,) = conn.execute(
-        "select distinct d.refobjid::regclass::text from pg_rewrite r join pg_depend d on d.objid = r.oid"
-        " join pg_class c on c.oid = d.refobjid"
+        "select distinct format('%%I.%%I', n.nspname, c.relname) from pg_rewrite r join pg_depend d on d.objid = r.oid"
+        " join pg_class c on c.oid = d.refobjid join pg_namespace n on n.oid = c.relnamespace"
         " where d.classid = 'pg_rewrite'::regclass and r.ev_class = %s::regclass and d.refobjid <> r.ev_class"
-        " and c.relnamespace = %s::regnamespace and c.relname ~ '__v[0-9]+$'",
-        [f"{PUBLISHED_SCHEMA}.{mart}", VERSIONS_SCHEMA],
+        " and n.nspname = any(%s)",
+        [f"{PUBLISHED_SCHEMA}.{mart}", list(BUILD_SCHEMAS)],
     ).fetchone()
     return table
 
 
 def prune_versions(conn: psycopg.Connection) -> list[str]:
-    """Drop the versioned tables no view reads any more (after the publication commits: in it, the
-    drops would wait for every reader of the old versions). One a session still holds (a query on
-    the versioned table itself) is left for the next publication rather than waited for."""
+    """Drop the versioned copies an earlier salesdw published that no view reads any more (after the
+    publication commits). One a session still holds is left for the next publication, not waited for."""
     import psycopg
     from psycopg import sql
 

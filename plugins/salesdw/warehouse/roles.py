@@ -3,9 +3,10 @@
 - `salesdw_loader` owns schemas `raw` and `audit` (it creates raw tables, partitions and its audit
   tables at run time). It also has CREATE on the database: its code runs `create schema if not
   exists raw`, and PostgreSQL checks that privilege before it looks whether the schema exists.
-- `salesdw_transformer` owns `staging`, `intermediate`, `marts_build`, `marts` and the versioned
-  tables behind `marts` (publish/publications.py); dbt runs as it (the schemas exist, so dbt never
-  needs to create one). It reads raw and audit, and writes audit.dq_results and audit.publications.
+- `salesdw_transformer` owns `staging`, `intermediate`, the two build schemas `marts_build_a` and
+  `marts_build_b` whose tables `marts` shows, and `marts` (publish/publications.py); dbt runs as it
+  (the schemas exist, so dbt never needs to create one). It reads raw and audit, and writes
+  audit.dq_results, audit.dbt_results and audit.publications.
 - `salesdw_bi` reads `marts` and nothing else: no usage on any other schema, no CONNECT on any other
   database. A person gets BI access as a login role that is a member of it.
 - `salesdw_pii` (no login) is the group whose members read person data unmasked in `marts`.
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from salesdw import paths
-from salesdw.publish.publications import BUILD_SCHEMA, PUBLISHED_SCHEMA, VERSIONS_SCHEMA
+from salesdw.publish.publications import BUILD_SCHEMAS, PUBLISHED_SCHEMA, VERSIONS_SCHEMA
 from salesdw.warehouse.embedded import WarehouseError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ SCHEMA_OWNERS = {
     "audit": "loader",
     "staging": "transformer",
     "intermediate": "transformer",
-    BUILD_SCHEMA: "transformer",
+    **{schema: "transformer" for schema in BUILD_SCHEMAS},
     PUBLISHED_SCHEMA: "transformer",
     VERSIONS_SCHEMA: "transformer",
 }
@@ -61,7 +62,11 @@ SCHEMA_OWNERS = {
 READS = {"transformer": ("raw", "audit"), "bi": (PUBLISHED_SCHEMA,)}
 # The audit tables the transformer writes (besides reading audit): created here by their own
 # modules' DDL, as the loader, so that the transformer never needs CREATE on `audit`.
-TRANSFORMER_WRITES = {"audit.dq_results": "insert, delete", "audit.publications": "insert, update"}
+TRANSFORMER_WRITES = {
+    "audit.dq_results": "insert, delete",
+    "audit.publications": "insert, update",
+    "audit.dbt_results": "insert, delete",
+}
 
 RELATIONS_OWNED_BY_OTHERS = """
     select c.relkind, format('%%I.%%I', n.nspname, c.relname)
@@ -179,6 +184,7 @@ def set_up(admin_url: str | None = None, *, secrets_dir: Path | None = None) -> 
     import psycopg
     from psycopg import sql
 
+    from salesdw.orchestrate.dbt_results import DBT_RESULTS_DDL
     from salesdw.publish.publications import DDL as PUBLICATIONS_DDL
     from salesdw.quality.results import DQ_DDL
 
@@ -203,6 +209,7 @@ def set_up(admin_url: str | None = None, *, secrets_dir: Path | None = None) -> 
             conn.execute(sql.SQL("set local role {}").format(sql.Identifier(LOGINS["loader"])))
             conn.execute(DQ_DDL)
             conn.execute(PUBLICATIONS_DDL)
+            conn.execute(DBT_RESULTS_DDL)
             conn.execute("reset role")
             for login, schemas in READS.items():
                 for schema in schemas:

@@ -1,0 +1,77 @@
+"""audit.dbt_results: what each model, seed and test of a night's `dbt build` did.
+
+The nightly DAG builds the marts in one `dbt build` (one task: a task per model cost the night
+more than the models' own work, see the README's figures), so the per-model view an operator gets
+from a task per model comes from dbt's own record instead: after the build, each node's status,
+time, rows and message go into audit.dbt_results, and the task log shows the slowest and every
+one that did not pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DBT_RESULTS_DDL = """
+create schema if not exists audit;
+create table if not exists audit.dbt_results (
+    run_id          text        not null,
+    data_interval   date        not null,
+    unique_id       text        not null,
+    resource_type   text        not null,
+    status          text        not null,
+    execution_time  numeric     not null,
+    rows_affected   bigint,
+    failures        bigint,
+    message         text,
+    finished_at     timestamptz not null default now(),
+    primary key (run_id, unique_id)
+);
+comment on table audit.dbt_results is 'one row per dbt node (model, seed, test) of each nightly dbt build';
+"""
+SHOWN = 8  # the slowest nodes the log lists
+
+
+def record_dbt_results(url: str, data_interval: str, target_dir: Path, *, run_id: str) -> dict:
+    """Record each node of dbt's run_results.json in `target_dir`; a summary by status."""
+    import psycopg
+
+    results = json.loads((Path(target_dir) / "run_results.json").read_text())["results"]
+    rows = [
+        (
+            run_id,
+            data_interval,
+            r["unique_id"],
+            r["unique_id"].split(".", 1)[0],
+            r["status"],
+            round(r.get("execution_time") or 0, 3),
+            (r.get("adapter_response") or {}).get("rows_affected"),
+            r.get("failures"),
+            (r.get("message") or "")[:2000] or None,
+        )
+        for r in results
+    ]
+    with psycopg.connect(url) as conn:
+        if not conn.execute("select to_regclass('audit.dbt_results') is not null").fetchone()[0]:
+            conn.execute(DBT_RESULTS_DDL)  # a warehouse never set up; set-up creates it as the loader
+        conn.execute("delete from audit.dbt_results where run_id = %s", [run_id])  # a retried build records once
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into audit.dbt_results (run_id, data_interval, unique_id, resource_type, status,"
+                " execution_time, rows_affected, failures, message) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row[4]] = statuses.get(row[4], 0) + 1
+    lines = [f"dbt build: {len(rows)} nodes, " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))]
+    for row in sorted(rows, key=lambda r: -r[5])[:SHOWN]:
+        lines.append(f"  {row[5]:8.2f} s  {row[4]:<7} {row[2]}" + (f"  ({row[6]:,} rows)" if row[6] else ""))
+    for row in rows:
+        if row[4] not in ("success", "pass"):
+            lines.append(f"  {row[4]:<7} {row[2]}: {row[8] or ''}")
+    log.info("\n".join(lines))
+    return {"nodes": len(rows), "statuses": statuses}
