@@ -27,7 +27,7 @@ demo: install
 	$(BIN)/salesdw db start
 	$(BIN)/salesdw generate --start $(DEMO_START) --days $(DEMO_DAYS) --scale $(DEMO_SCALE) --dirty $(DEMO_DIRTY) \
 		--history-days $(DEMO_HISTORY_DAYS)
-	$(BIN)/salesdw run --start $(DEMO_START) --end $(DEMO_END)
+	$(BIN)/salesdw run --start $(DEMO_START) --end $(DEMO_END) --backfill
 	$(BIN)/salesdw dbt docs generate --quiet
 	$(BIN)/salesdw summary
 
