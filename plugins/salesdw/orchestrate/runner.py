@@ -50,7 +50,9 @@ def dbt_env(url: str) -> dict[str, str]:
     return env
 
 
-def dbt(args: list[str], url: str, **kwargs) -> subprocess.CompletedProcess:
+def dbt(args: list[str], url: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """dbt `args` against the warehouse at `url`, in the environment dbt_env(url) gives (or `env`,
+    when the caller already has it)."""
     cmd = [
         str(Path(sys.executable).parent / "dbt"),
         *args,
@@ -59,7 +61,7 @@ def dbt(args: list[str], url: str, **kwargs) -> subprocess.CompletedProcess:
         "--profiles-dir",
         str(paths.DBT_PROJECT_DIR),
     ]
-    return subprocess.run(cmd, env=dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
+    return subprocess.run(cmd, env=env or dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
 
 
 def build_manifest(url: str) -> None:
@@ -71,7 +73,7 @@ def build_manifest(url: str) -> None:
     key = _manifest_key(env)
     if paths.DBT_MANIFEST.is_file() and stamp.is_file() and stamp.read_text() == key:
         return
-    proc = dbt(["parse", "--quiet"], url, capture_output=True, text=True)
+    proc = dbt(["parse", "--quiet"], url, env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dbt parse failed in {paths.DBT_PROJECT_DIR}:\n{proc.stdout}{proc.stderr}")
     stamp.write_text(key)

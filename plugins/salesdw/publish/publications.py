@@ -180,11 +180,10 @@ def swap_in(
     conn: psycopg.Connection,
     marts: tuple[str, ...] = MARTS,
     *,
-    schema: str | None = None,
     pii: Mapping[str, Collection[str]] | None = None,
 ) -> str:
-    """Point every view marts.<mart> at its table in the build schema (default: tonight's), all at
-    once, inside the caller's transaction; returns that schema. `pii`: each mart's person-data
+    """Point every view marts.<mart> at its table in tonight's build schema, all at once, inside the
+    caller's transaction; returns that schema. `pii`: each mart's person-data
     columns (default: those the dbt manifest marks `meta: {pii: true}`). Raises PublicationError
     when a mart's columns changed in a way the views BI users built on it cannot follow."""
     from psycopg import sql
@@ -199,7 +198,7 @@ def swap_in(
         # never set up (a test's database) gets them here
         if not conn.execute("select 1 from pg_namespace where nspname = %s", [name]).fetchone():
             conn.execute(sql.SQL("create schema {}").format(sql.Identifier(name)))
-    schema = schema or build_schema(conn)
+    schema = build_schema(conn)
     key = _pseudonym_key(conn) if any(pii.get(mart) for mart in marts) else None
     conn.execute("select set_config('lock_timeout', %s, true)", [SWAP_LOCK_TIMEOUT])
     for mart in marts:  # every view at once, committed together with the caller's transaction
