@@ -73,7 +73,7 @@ def bare_night(day: date) -> dict:
 
     from dbt.cli.main import dbtRunner
     from salesdw import config, paths
-    from salesdw.orchestrate.dbt_results import record_dbt_results
+    from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE, record_dbt_results
     from salesdw.orchestrate.runner import dbt_env, land_days, simulated_sources
     from salesdw.publish.publications import build_schema_of, publish
     from salesdw.quality.freshness import record_freshness
@@ -107,7 +107,7 @@ def bare_night(day: date) -> dict:
         raise freshness.exception
     record_freshness(transformer, feed_day, paths.DBT_PROJECT_DIR / "target", run_id=run_id)
     lap("freshness")
-    build = dbt.invoke(["build", "--vars", json.dumps({"run_date": feed_day}), *common])
+    build = dbt.invoke(["build", "--exclude", NIGHTLY_EXCLUDE, "--vars", json.dumps({"run_date": feed_day}), *common])
     if not build.success:
         raise SystemExit(f"bare: dbt build failed: {build.exception}")
     record_dbt_results(transformer, feed_day, paths.DBT_PROJECT_DIR / "target", run_id=run_id)

@@ -16,6 +16,7 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, warehouse_asset_uri
+from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
 from salesdw.publish.publications import MARTS
 
 DOC = """
@@ -228,6 +229,7 @@ def sales_nightly():
             task_id="dbt_build",
             doc_md="One `dbt build` of every model, seed and test; per-node results in audit.dbt_results.",
             callback=dbt_results,
+            exclude=NIGHTLY_EXCLUDE,
             **dbt_task_args,
         )
     else:

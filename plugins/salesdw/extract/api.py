@@ -46,6 +46,9 @@ DEFAULT_PAGE_SIZE = 500
 USER_AGENT = "salesdw-extract/0.2"
 # dlt's anonymous usage telemetry would call out to the internet, which our machines do not reach
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+# credentials come from Airflow connections, passed in: dlt's own probe of an Airflow Variable
+# (dlt_secrets_toml) is a metadata query per config lookup, and outside a task it logs tracebacks
+os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
 
 
 class ExtractError(RuntimeError):
