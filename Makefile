@@ -12,7 +12,7 @@ DEMO_DIRTY ?= 0.002
 # three years of history, so the CLV backtest has a past 12-month window and the year before it
 DEMO_HISTORY_DAYS ?= 1100
 
-.PHONY: install demo test docs lock clean stop bench-load bench-nightly example-maven
+.PHONY: install demo test docs lock clean stop bench bench-load bench-nightly example-maven
 
 install: $(STAMP)
 
@@ -49,6 +49,12 @@ example-maven: install
 # The loader against plain COPY on the same 1,000,000-row file, in one run (not a timed test).
 bench-load: install
 	$(BIN)/python bench/bench_load.py
+
+# The whole path at a scale (10: ~500 reps, 50,000 accounts, 200,000 opportunities a year, three years of
+# history), each stage beside a bare baseline, in a warehouse of its own (docs/benchmarks.md).
+SCALE ?= 10
+bench: install
+	$(BIN)/python bench/bench_scale.py --scale $(SCALE)
 
 # One night through Airflow against the same work bare in one process, taking turns (overhead ratio).
 bench-nightly: install
