@@ -28,8 +28,13 @@ demo: install
 	$(BIN)/salesdw generate --start $(DEMO_START) --days $(DEMO_DAYS) --scale $(DEMO_SCALE) --dirty $(DEMO_DIRTY) \
 		--history-days $(DEMO_HISTORY_DAYS)
 	$(BIN)/salesdw run --start $(DEMO_START) --end $(DEMO_END) --backfill
-	$(BIN)/salesdw dbt docs generate --quiet
+	@$(MAKE) --no-print-directory $(DBT_DOCS)
 	$(BIN)/salesdw summary
+
+# dbt docs for the demo, again only when the project changed (`make docs` refreshes them at will)
+DBT_DOCS := dbt_project/target/index.html
+$(DBT_DOCS): $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f) dbt_project/dbt_project.yml
+	$(BIN)/salesdw dbt docs generate --quiet
 
 test: install
 	$(BIN)/pytest -q -rs
@@ -74,6 +79,7 @@ stop:
 	-$(BIN)/salesdw db stop
 	-test ! -d $(MAVEN_DIR) || SALESDW_STATE_DIR=$(MAVEN_DIR) $(BIN)/salesdw db stop
 	-test ! -d .salesdw-bench || SALESDW_STATE_DIR=.salesdw-bench $(BIN)/salesdw db stop
+	-test ! -d .salesdw-bench-scale || SALESDW_STATE_DIR=.salesdw-bench-scale $(BIN)/salesdw db stop
 
 clean: stop
-	rm -rf .salesdw .salesdw-maven .salesdw-bench data dbt_project/target dbt_project/logs dbt_project/.vocabulary
+	rm -rf .salesdw .salesdw-maven .salesdw-bench .salesdw-bench-scale data dbt_project/target dbt_project/logs dbt_project/.vocabulary

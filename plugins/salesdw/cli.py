@@ -408,7 +408,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--backfill",
         action="store_true",
-        help="a range: land every day's batches, then run the DAG once for the last day (dbt builds once)",
+        help="a range: land every day's batches (a day already landed, with nothing new in the drop folders, is"
+        " kept as it is), then run the DAG once for the last day (dbt builds once)",
     )
     run.set_defaults(func=cmd_run)
 

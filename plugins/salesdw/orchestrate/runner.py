@@ -181,6 +181,9 @@ def land_days(loader_url: str, days: list[date], echo) -> bool:
         logging.getLogger(name).setLevel(logging.WARNING)
     for day in days:
         started = time.monotonic()
+        if (landed := _already_landed(loader_url, day)) is not None:
+            echo(f"backfill {day}: already landed ({landed:,} rows) and nothing new in the drop folders: kept")
+            continue
         rows = 0
         for entity in config.entities():
             try:
@@ -200,6 +203,33 @@ def land_days(loader_url: str, days: list[date], echo) -> bool:
             f"backfill {day}: landed {rows:,} rows in {time.monotonic() - started:.0f} s (dbt builds once, at the end)"
         )
     return True
+
+
+def _already_landed(loader_url: str, day: date) -> int | None:
+    """The rows read for `day` when every configured entity has a loaded batch for it and no file
+    waits in a drop folder for it (a correction): landing it again would replay the same extracts.
+    None otherwise, or with --refetch (a vendor's API asked again)."""
+    import psycopg
+
+    from salesdw import config
+    from salesdw.extract.files import drop_files
+    from salesdw.extract.run import _drop_dir as drop_dir
+
+    if os.environ.get("SALESDW_REFETCH") == "1":
+        return None
+    entities = config.entities()
+    if any(drop_files(e, day, drop_dir(e.connection_id)) for e in entities if e.delivery == "files"):
+        return None
+    with psycopg.connect(loader_url) as conn:
+        if not conn.execute("select to_regclass('audit.load_batches') is not null").fetchone()[0]:
+            return None
+        landed = conn.execute(
+            "select count(distinct (source, entity)), coalesce(sum(rows_read), 0) from audit.load_batches"
+            " where status = 'loaded' and batch_date = %s"
+            " and (source, entity) in (select * from unnest(%s::text[], %s::text[]))",
+            [day, [e.source for e in entities], [e.name for e in entities]],
+        ).fetchone()
+    return int(landed[1]) if landed[0] == len(entities) else None
 
 
 def _run_dates(env: dict[str, str], days: list[date], echo) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 from datetime import date, timedelta
 from decimal import Decimal
@@ -174,13 +173,9 @@ def generate(
     stamp = data_dir / GENERATED
     if stamp.is_file() and (done := json.loads(stamp.read_text()))["request"] == request:
         # the same call wrote these feeds already (it is deterministic): a second `make demo` need not wait
-        restored = _restore_drops(data_dir)
-        print(
-            f"the feeds under {data_dir} were written by the same generate (same code and parameters): kept"
-            + (f", {restored} ERP export(s) the extractor had archived put back in the drop folder" if restored else "")
-        )
+        # (an ERP export the extractor archived stays archived: a rerun of its day reuses the landed file)
+        print(f"the feeds under {data_dir} were written by the same generate (same code and parameters): kept")
         return done["counts"]
-    shutil.rmtree(data_dir / KEPT, ignore_errors=True)
     stamp.unlink(missing_ok=True)
     plan = anchor.plan(data_dir, start=start, days=days, history_days=history_days, draw=draw)
     for note in plan.notes:
@@ -237,7 +232,6 @@ def generate(
                 excel = entity.name in EXCEL_ENTITIES
                 name = f"{entity.name}_{day:%Y%m%d}.{'xlsx' if excel else 'csv'}"
                 _write_feed(data_dir / "drop" / entity.source / name, entity, rows, encoding=encoding, excel=excel)
-                _keep(data_dir, Path(entity.source) / name)
             if landing_files:
                 _write_feed(data_dir / "landing" / entity.source / day.isoformat() / entity.file_name, entity, rows)
     planted: dict = {t: dict(c) for t, c in planter.planted.items()}
@@ -256,32 +250,6 @@ def generate(
 
 
 GENERATED = "generated.json"  # what the last generate into a data dir was asked, and wrote
-KEPT = "generated/drop"  # a link to each ERP export it wrote: the extractor moves them out of drop/
-
-
-def _link(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)  # no second copy of the bytes
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _keep(data_dir: Path, relative: Path) -> None:
-    _link(data_dir / "drop" / relative, data_dir / KEPT / relative)
-
-
-def _restore_drops(data_dir: Path) -> int:
-    """Put back in drop/ the exports the last generate wrote that are gone (archived when landed), as a
-    second generate would: the extractor then finds each one unchanged, or lands it if it never was."""
-    restored = 0
-    for kept in sorted(p for p in (data_dir / KEPT).rglob("*") if p.is_file()):
-        target = data_dir / "drop" / kept.relative_to(data_dir / KEPT)
-        if not target.exists():
-            _link(kept, target)
-            restored += 1
-    return restored
 
 
 def _request(draw: dict, start: date, days: int, history_days, landing_files: bool, break_kind) -> dict:
