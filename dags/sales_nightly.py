@@ -1,4 +1,4 @@
-"""sales_nightly: land the day's CRM, finance and after-sales feeds, build the marts, check, publish."""
+"""sales_nightly: land the day's CRM, finance and after-sales feeds, build and test the marts, publish."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ Every night, for the day that just ended (the run's data interval):
    `dbt.source_freshness`): past `warn_after` a warning, past `error_after` the run stops here too;
 4. **dbt_build**: one `dbt build` of staging → intermediate → marts, each model's tests after it,
    into tonight's build schema (`marts_build_a` or `marts_build_b`, the one `marts` does not read);
-   each node's result in `audit.dbt_results` and the task's log (`SALESDW_DBT_EXECUTION=per_model`
-   renders a cosmos task per model instead: README, "What a night costs");
-5. **validate_marts**: Great Expectations over that build schema (results in `audit.dq_results`
-   and the Data Docs);
-6. **publish**: point every view of schema `marts`, the one BI reads, at the build schema's tables,
+   the marts' invariants are their data tests (their YAML): a failed one fails the task, at once,
+   naming the test and the view of its rows in `dbt_test__audit`; each node's result in
+   `audit.dbt_results` and the task's log (`SALESDW_DBT_EXECUTION=per_model` renders a cosmos task
+   per model instead: README, "What a night costs");
+5. **publish**: point every view of schema `marts`, the one BI reads, at the build schema's tables,
    in one transaction, and record it in `audit.publications`: no row is copied, so its cost does not
    grow with the marts. A failed check leaves `marts` as it was.
 
@@ -48,7 +48,7 @@ rows, and sends it to the `salesdw_alerts` connection (webhook or SMTP) when the
 
 Rerunning a date replaces that date's batches and rebuilds the same marts.
 Each task reaches the warehouse as the login it needs: connection `warehouse_loader` (extract, load,
-check_references, validate_feeds) or `warehouse_transformer` (dbt, validate_marts, publish).
+check_references, validate_feeds) or `warehouse_transformer` (dbt, publish).
 """
 
 # The data interval is the day before the run: the 00:00 UTC run of D+1 processes day D.
@@ -80,16 +80,22 @@ def marts_build_schema() -> str:
 
 def dbt_results(project_dir: str, context=None, **_) -> None:
     """cosmos callback after `dbt build` (it runs before a failure is raised): each node's result
-    into audit.dbt_results and the task log."""
+    into audit.dbt_results and the task log; a failed data test fails the task without a retry."""
     from pathlib import Path
 
+    from airflow.sdk.exceptions import AirflowFailException
     from salesdw.orchestrate.connections import warehouse_url_from_airflow
     from salesdw.orchestrate.dbt_results import record_dbt_results
 
     target = Path(project_dir) / "target"
     if (target / "run_results.json").is_file():
         day = context["data_interval_start"].date().isoformat()
-        record_dbt_results(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), day, target, run_id=context["run_id"])
+        url = warehouse_url_from_airflow(TRANSFORMER_CONN_ID)
+        recorded = record_dbt_results(url, day, target, run_id=context["run_id"])
+        if recorded["failed_tests"]:  # the data is wrong: a rebuild would fail the same way
+            raise AirflowFailException(
+                "\n  - ".join(["marts stays as it was; dbt tests failed:", *recorded["failed_tests"]])
+            )
 
 
 @dag(
@@ -268,29 +274,17 @@ def sales_nightly():
             **dbt_task_args,
         )
 
-    @task
-    def validate_marts(feed_day: str, run_id: str | None = None) -> dict:
-        """Great Expectations checkpoint over the marts; a failed expectation fails the run."""
-        from salesdw.orchestrate.connections import warehouse_url_from_airflow
-        from salesdw.orchestrate.gates import gate_stops_the_run
-        from salesdw.publish.publications import build_schema_of
-        from salesdw.quality.marts import validate_marts as run_checkpoint
-
-        url = warehouse_url_from_airflow(TRANSFORMER_CONN_ID)
-        with gate_stops_the_run():  # the marts stay in their build schema: BI keeps the last publication
-            return run_checkpoint(url, feed_day, run_id=run_id, schema=build_schema_of(url))
-
     @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
-    def publish(feed_day: str, validation: dict, run_id: str | None = None) -> dict:
-        """Publish the audited marts into schema marts, all at once, and record the publication."""
+    def publish(feed_day: str, run_id: str | None = None) -> dict:
+        """Publish the marts dbt built and tested into schema marts, all at once, and record the
+        publication (with the build's tests by status)."""
         from salesdw.orchestrate.connections import warehouse_url_from_airflow
         from salesdw.publish.publications import publish as record
 
-        return record(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), feed_day, run_id=run_id, validation=validation)
+        return record(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), feed_day, run_id=run_id)
 
-    validation = validate_marts(FEED_DAY)
-    loaded >> check_references(FEED_DAY) >> [validate_feeds(FEED_DAY), source_freshness] >> dbt_build >> validation
-    publish(FEED_DAY, validation)
+    loaded >> check_references(FEED_DAY) >> [validate_feeds(FEED_DAY), source_freshness] >> dbt_build
+    dbt_build >> publish(FEED_DAY)  # the build's own tests are the marts' gate
 
 
 sales_nightly()

@@ -2,6 +2,7 @@
 
 import pytest
 from salesdw import config, paths
+from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def test_sales_nightly_shape(dagbag):
         # the three feeds land in parallel: no source's tasks depend on another source's
         upstream = dag.get_task(f"{source}.extract").upstream_task_ids
         assert upstream == set()
-    # load -> check_references -> validate_feeds + source_freshness -> dbt_build -> validate_marts -> publish
+    # load -> check_references -> validate_feeds + source_freshness -> dbt_build -> publish
     for source in config.sources():
         assert dag.get_task(f"{source}.load").downstream_task_ids == {"check_references"}
     assert dag.get_task("check_references").downstream_task_ids == {"validate_feeds", "source_freshness"}
@@ -41,10 +42,11 @@ def test_sales_nightly_shape(dagbag):
     assert dag.get_task("source_freshness").downstream_task_ids == {"dbt_build"}
     assert dag.get_task("source_freshness").base_cmd == ["source", "freshness"]
     build = dag.get_task("dbt_build")
-    assert build.base_cmd == ["build"]  # every model, seed and test: no --select
-    assert not build.select and not build.exclude
-    assert build.downstream_task_ids == {"validate_marts"}
-    assert dag.get_task("validate_marts").downstream_task_ids == {"publish"}
+    assert build.base_cmd == ["build"]  # every model, seed and data test: no --select
+    assert not build.select and build.exclude == NIGHTLY_EXCLUDE  # unit tests are make test's (dbt_results.py)
+    # the build's own tests are the marts' gate: a failed one fails the build, nothing is published
+    assert build.downstream_task_ids == {"publish"}
+    assert "validate_marts" not in ids
     # freshness and the build share vars, environment and parse cache: the build reuses the parse
     freshness = dag.get_task("source_freshness")
     assert freshness.vars == build.vars and freshness.env == build.env and freshness.cache_dir == build.cache_dir
@@ -70,7 +72,7 @@ dag = DagBag(dag_folder={str(paths.DAGS_DIR)!r}).dags["sales_nightly"]
 print(json.dumps({{"ids": sorted(dag.task_ids),
     "after_feeds": sorted(dag.get_task("validate_feeds").downstream_task_ids),
     "after_freshness": sorted(dag.get_task("source_freshness").downstream_task_ids),
-    "before_marts": sorted(dag.get_task("validate_marts").upstream_task_ids),
+    "before_publish": sorted(dag.get_task("publish").upstream_task_ids),
     "kinds": sorted({{type(t).__name__ for t in dag.tasks if t.task_id.startswith("dbt_build.")}})}}))
 """
     env = {**os.environ, "SALESDW_DBT_EXECUTION": "per_model"}
@@ -83,7 +85,7 @@ print(json.dumps({{"ids": sorted(dag.task_ids),
     assert "dbt_build.cross_model_tests" in models
     assert shape["after_feeds"] == shape["after_freshness"]
     assert "dbt_build.opportunity_stages_seed_build" in shape["after_feeds"]
-    assert all(t.startswith("dbt_build.") for t in shape["before_marts"])
+    assert shape["before_publish"] and all(t.startswith("dbt_build.") for t in shape["before_publish"])
     assert shape["kinds"] == ["DbtBuildLocalOperator", "DbtTestLocalOperator"]
 
 

@@ -12,7 +12,7 @@ def _run_results(tmp_path, results):
     return tmp_path
 
 
-def _node(unique_id, status, seconds, rows=None, failures=None, message=None):
+def _node(unique_id, status, seconds, rows=None, failures=None, message=None, relation=None):
     return {
         "unique_id": unique_id,
         "status": status,
@@ -20,6 +20,7 @@ def _node(unique_id, status, seconds, rows=None, failures=None, message=None):
         "adapter_response": {"rows_affected": rows} if rows is not None else {},
         "failures": failures,
         "message": message,
+        "relation_name": relation,
     }
 
 
@@ -29,12 +30,26 @@ def test_each_node_is_recorded_once_per_run_and_failures_are_listed(fresh_db, tm
         [
             _node("model.salesdw.fct_bookings", "success", 2.5, rows=1234),
             _node("test.salesdw.unique_fct_bookings_booking_id.abc", "pass", 0.1, failures=0),
-            _node("test.salesdw.assert_bookings_total.def", "fail", 0.3, failures=2, message="Got 2 results"),
+            _node(
+                "test.salesdw.assert_bookings_total.def",
+                "fail",
+                0.3,
+                failures=2,
+                message="Got 2 results",
+                relation='"db"."dbt_test__audit"."assert_bookings_total"',
+            ),
         ],
     )
     with caplog.at_level(logging.INFO, logger="salesdw.orchestrate.dbt_results"):
         summary = record_dbt_results(fresh_db, "2026-01-02", target, run_id="r1")
-    assert summary == {"nodes": 3, "statuses": {"success": 1, "pass": 1, "fail": 1}}
+    assert summary == {
+        "nodes": 3,
+        "statuses": {"success": 1, "pass": 1, "fail": 1},
+        # what the DAG's build task fails with: the test, what dbt saw, where its rows are
+        "failed_tests": [
+            'assert_bookings_total: Got 2 results; rows: select * from "db"."dbt_test__audit"."assert_bookings_total"'
+        ],
+    }
     assert "fail    test.salesdw.assert_bookings_total.def: Got 2 results" in caplog.text
     # a retried build of the same run records once, its latest results
     target = _run_results(tmp_path, [_node("model.salesdw.fct_bookings", "success", 1.0, rows=1300)])

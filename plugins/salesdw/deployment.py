@@ -6,9 +6,10 @@ currencies: the dbt seeds an analyst edits) and its reporting currency and fisca
 are relative to the file. Without it, the deployment is the demo's: the simulated sources, the
 vocabulary in dbt_project/seeds, CNY.
 
-dbt reads the vocabulary folder, the reporting currency and what a customer's value is counted on
-from the environment (dbt_project.yml: env_var SALESDW_VOCABULARY_DIR, SALESDW_REPORTING_CURRENCY,
-SALESDW_CLV_VALUE_BASIS, ...), so every dbt invocation sees the same deployment: `salesdw dbt`,
+dbt reads the vocabulary folder, the reporting currency, what a customer's value is counted on
+and the feeds the deployment has from the environment (dbt_project.yml: env_var
+SALESDW_VOCABULARY_DIR, SALESDW_REPORTING_CURRENCY, SALESDW_CLV_VALUE_BASIS, ...; macro
+missing_feeds: SALESDW_FEEDS), so every dbt invocation sees the same deployment: `salesdw dbt`,
 cosmos's tasks, an analyst's shell.
 """
 
@@ -103,9 +104,21 @@ def clv_value_basis() -> str:
     return "margin" if COST_FEED in {(e.source, e.name) for e in config.entities()} else "bookings"
 
 
+def feeds() -> str:
+    """The feeds the deployment has, as dbt reads them (env SALESDW_FEEDS: `source.entity`, comma
+    separated): a mart's test has_rows expects rows only when every feed the mart reads is here."""
+    from salesdw import config
+
+    return ",".join(f"{e.source}.{e.name}" for e in config.entities())
+
+
 def environment() -> dict[str, str]:
     """What dbt reads of the deployment, as environment variables."""
-    env = {"SALESDW_VOCABULARY_DIR": dbt_seed_path(), "SALESDW_CLV_VALUE_BASIS": clv_value_basis()}
+    env = {
+        "SALESDW_VOCABULARY_DIR": dbt_seed_path(),
+        "SALESDW_CLV_VALUE_BASIS": clv_value_basis(),
+        "SALESDW_FEEDS": feeds(),
+    }
     for key, name in DBT_ENVIRONMENT.items():
         if key in settings():
             env[name] = str(settings()[key])

@@ -27,22 +27,3 @@ def pii_columns(models, manifest: Path = paths.DBT_MANIFEST) -> dict[str, list[s
         for model in models
         if model in found
     }
-
-
-def upstream_sources(manifest: Path = paths.DBT_MANIFEST) -> dict[str, set[str]]:
-    """Each model's feeds: the `source.entity` of every dbt source it reads, directly or through
-    other models (a feed's deleted-records table counts as the feed)."""
-    spec = json.loads(manifest.read_text())
-    parents = spec["parent_map"]
-    named = {uid: f"{s['source_name']}.{s['name'].removesuffix('__deleted')}" for uid, s in spec["sources"].items()}
-    found: dict[str, set[str]] = {}
-
-    def walk(uid: str) -> set[str]:
-        if uid in named:
-            return {named[uid]}
-        if uid not in found:
-            found[uid] = set()
-            found[uid] = set().union(*(walk(p) for p in parents.get(uid, ())))
-        return found[uid]
-
-    return {node["name"]: walk(uid) for uid, node in spec["nodes"].items() if node["resource_type"] == "model"}

@@ -6,7 +6,7 @@ from urllib.parse import quote, urlsplit
 
 # One connection per pipeline login (warehouse/roles.py); no task connects as the admin.
 LOADER_CONN_ID = "warehouse_loader"  # extract, load, check_references, validate_feeds: raw and audit
-TRANSFORMER_CONN_ID = "warehouse_transformer"  # dbt, validate_marts, publish: staging .. marts
+TRANSFORMER_CONN_ID = "warehouse_transformer"  # dbt (with the marts' tests), publish: staging .. marts
 
 
 def airflow_conn_variable(conn_id: str) -> str:

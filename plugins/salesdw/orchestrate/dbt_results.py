@@ -40,7 +40,8 @@ NIGHTLY_EXCLUDE = "resource_type:unit_test"
 
 
 def record_dbt_results(url: str, data_interval: str, target_dir: Path, *, run_id: str) -> dict:
-    """Record each node of dbt's run_results.json in `target_dir`; a summary by status."""
+    """Record each node of dbt's run_results.json in `target_dir`; a summary by status, with each
+    failed data test: its name, what dbt saw and the view of the rows it found (store_failures_as)."""
     import psycopg
 
     results = json.loads((Path(target_dir) / "run_results.json").read_text())["results"]
@@ -78,4 +79,10 @@ def record_dbt_results(url: str, data_interval: str, target_dir: Path, *, run_id
         if row[4] not in ("success", "pass"):
             lines.append(f"  {row[4]:<7} {row[2]}: {row[8] or ''}")
     log.info("\n".join(lines))
-    return {"nodes": len(rows), "statuses": statuses}
+    failed = [
+        f"{r['unique_id'].split('.')[2]}: {r.get('message')}"
+        + (f"; rows: select * from {r['relation_name']}" if r.get("relation_name") else "")
+        for r in results
+        if r["unique_id"].startswith("test.") and r["status"] == "fail"
+    ]
+    return {"nodes": len(rows), "statuses": statuses, "failed_tests": failed}

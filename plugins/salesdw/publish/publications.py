@@ -1,12 +1,13 @@
 """Publish the audited marts into schema `marts`, whole, in constant time, and record each publication.
 
 Write-audit-publish, blue/green: dbt builds the marts into one of two build schemas, the one that
-`marts` does not read (`build_schema`: marts_build_a or marts_build_b), Great Expectations audits
-them there, and only then does `publish` point every view `marts.<mart>` at its table in that schema,
-in one transaction. Nothing is copied: a publication is one `create or replace view` per mart, so
-its cost does not grow with the marts' size. A reader sees the previous publication or this one,
-never a mix; a run that fails its checks never gets here, so `marts` stays as it was, and the next
-night builds into the same unpublished schema again.
+`marts` does not read (`build_schema`: marts_build_a or marts_build_b), the marts' dbt data tests
+audit them there (a failed error-severity test fails the build), and only then does `publish` point
+every view `marts.<mart>` at its table in that schema, in one transaction. Nothing is copied: a
+publication is one `create or replace view` per mart, so its cost does not grow with the marts'
+size. A reader sees the previous publication or this one, never a mix; a run that fails its checks
+never gets here, so `marts` stays as it was, and the next night builds into the same unpublished
+schema again.
 
 Each build schema keeps its own state of the incremental facts: a night builds them from where that
 schema last left them (two nights ago), and they catch up by their own rule (rows loaded since the
@@ -154,7 +155,22 @@ def mart_row_counts(conn: psycopg.Connection, schema: str = "marts") -> dict[str
     }
 
 
-def publish(url: str, data_interval: str, *, run_id: str | None, validation: dict) -> dict:
+def _tests_of_the_build(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
+    """What audited a publication: the dbt tests of its run's build by status (pass, warn), as the
+    build task recorded them (orchestrate/dbt_results.py); {} when it recorded none (a cosmos task
+    per model records nothing there)."""
+    if not conn.execute("select to_regclass('audit.dbt_results') is not null").fetchone()[0]:
+        return {}  # a warehouse never set up
+    return dict(
+        conn.execute(
+            "select status, count(*) from audit.dbt_results where run_id = %s and resource_type = 'test'"
+            " group by 1 order by 1",
+            [run_id],
+        ).fetchall()
+    )
+
+
+def publish(url: str, data_interval: str, *, run_id: str | None) -> dict:
     import psycopg
 
     run_id = run_id or f"manual__{data_interval}"
@@ -166,6 +182,7 @@ def publish(url: str, data_interval: str, *, run_id: str | None, validation: dic
                 conn.execute(DDL)
             schema = swap_in(conn)
             counts = mart_row_counts(conn)
+            validation = {"dbt_tests": _tests_of_the_build(conn, run_id)}
             conn.execute(
                 "insert into audit.publications (run_id, data_interval, mart_rows, validation)"
                 " values (%s, %s, %s, %s) on conflict (run_id, data_interval) do update set published_at = now(),"

@@ -75,7 +75,7 @@ class Suite:
 def run_suites(
     url: str, data_interval: str, suites: list[Suite], *, gate: str, run_id: str, data_docs_dir: Path | None = None
 ) -> dict:
-    """Validate every suite in one checkpoint named after `gate` (e.g. "marts", "feeds"); record each
+    """Validate every suite in one checkpoint named after `gate` (e.g. "feeds"); record each
     expectation's result; raise QualityGateError if a critical one failed."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier

@@ -4,9 +4,10 @@
   tables at run time). It also has CREATE on the database: its code runs `create schema if not
   exists raw`, and PostgreSQL checks that privilege before it looks whether the schema exists.
 - `salesdw_transformer` owns `staging`, `intermediate`, the two build schemas `marts_build_a` and
-  `marts_build_b` whose tables `marts` shows, and `marts` (publish/publications.py); dbt runs as it
-  (the schemas exist, so dbt never needs to create one). It reads raw and audit, and writes
-  audit.dq_results, audit.dbt_results and audit.publications.
+  `marts_build_b` whose tables `marts` shows, `marts` (publish/publications.py) and `dbt_test__audit`
+  (the views of the rows a failed dbt test found); dbt runs as it (the schemas exist, so dbt never
+  needs to create one). It reads raw and audit, and writes audit.dq_results, audit.dbt_results and
+  audit.publications.
 - `salesdw_bi` reads `marts` and nothing else: no usage on any other schema, no CONNECT on any other
   database. A person gets BI access as a login role that is a member of it.
 - `salesdw_pii` (no login) is the group whose members read person data unmasked in `marts`.
@@ -57,6 +58,7 @@ SCHEMA_OWNERS = {
     **{schema: "transformer" for schema in BUILD_SCHEMAS},
     PUBLISHED_SCHEMA: "transformer",
     VERSIONS_SCHEMA: "transformer",
+    "dbt_test__audit": "transformer",  # dbt's own name for it (dbt_project.yml: store_failures_as)
 }
 # What a login reads in schemas another login owns (the owner's later tables included).
 READS = {"transformer": ("raw", "audit"), "bi": (PUBLISHED_SCHEMA,)}
