@@ -17,6 +17,7 @@ from salesdw import config, paths
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, warehouse_asset_uri
 from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
+from salesdw.orchestrate.memory import log_peak, reset_peak
 from salesdw.publish.publications import MARTS
 
 DOC = """
@@ -113,6 +114,9 @@ def dbt_results(project_dir: str, context=None, **_) -> None:
         "owner": "data-engineering",
         # one clear message in the task log, and to the `salesdw_alerts` connection when it exists
         "on_failure_callback": on_failure,
+        # each task's peak memory in its log (orchestrate/memory.py): what sizes a worker
+        "on_execute_callback": reset_peak,
+        "on_success_callback": log_peak,
     },
     tags=["salesdw", "nightly", "crm", "finance", "after_sales", "dbt", "gx"],
     doc_md=DOC,

@@ -34,7 +34,7 @@ def _connection(conn_id: str, entity: config.Entity):
         ) from None
 
 
-def _drop_dir(conn_id: str) -> Path:
+def drop_dir(conn_id: str) -> Path:
     from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
 
@@ -75,7 +75,7 @@ def extract_for_interval(
         entity,
         interval_start.date(),
         warehouse_url=warehouse_url,
-        drop_dir=_drop_dir(entity.connection_id),
+        drop_dir=drop_dir(entity.connection_id),
         delivered=delivered,
     )
     return {"source": source, **result.__dict__}

@@ -213,7 +213,7 @@ def _already_landed(loader_url: str, day: date) -> int | None:
 
     from salesdw import config
     from salesdw.extract.files import drop_files
-    from salesdw.extract.run import _drop_dir as drop_dir
+    from salesdw.extract.run import drop_dir
 
     if os.environ.get("SALESDW_REFETCH") == "1":
         return None
