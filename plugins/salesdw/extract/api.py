@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from salesdw import config, paths
-from salesdw.extract import vendors, windows
+from salesdw import config
+from salesdw.extract import stores, vendors, windows
 from salesdw.extract.landing import api_extract, api_paths
 from salesdw.extract.mapping import record_mapper
 
@@ -332,7 +332,7 @@ def extract_api(
     interval_end: datetime,
     *,
     warehouse_url: str,
-    landing: Path | None = None,
+    landing: Path | str | None = None,
     refetch: bool | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     timeout: float = 30.0,
@@ -350,7 +350,7 @@ def extract_api(
     generic = spec.get("source") == entity.source
     label = f"{entity.source}.{entity.name}" + ("" if generic else f" ({entity.api_profile} {entity.api_object})")
     batch_date = interval_start.date()
-    folder = (landing or paths.LANDING_DIR) / entity.source / batch_date.isoformat()
+    folder = stores.landing(landing) / entity.source / batch_date.isoformat()
     target, deleted_target = api_paths(folder, entity.name)
     result = {
         "source": entity.source,
@@ -363,7 +363,6 @@ def extract_api(
         note = f"replays the extract landed for {batch_date} (the API holds only current versions; --refetch asks it)"
         log.info("%s %s: %s", label, batch_date, note)
         return result | {"status": "replayed", "note": note}
-    folder.mkdir(parents=True, exist_ok=True)
     retry = retry or RetryPolicy()
     lock = f"salesdw.extract.{entity.source}.{entity.name}"
     with psycopg.connect(warehouse_url, autocommit=True) as conn:

@@ -7,12 +7,13 @@ its own name, compares it with the delivery loaded for that day (byte-identical:
 and lands it for the loader as UTF-8 CSV (extract/transcode.py) under a name of its own. The load
 step then settles it: loaded, the landed copy becomes the day's `<entity>.csv` (what a rerun of the
 day with nothing new delivered loads again), or refused, and the day keeps the batch it had.
+The landing and the archive may be object stores (SALESDW_LANDING_URL, SALESDW_ARCHIVE_URL,
+extract/stores.py): their files are then named by URL, wherever this says path.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,9 +21,10 @@ from pathlib import Path
 from salesdw import paths
 from salesdw.config import Entity
 from salesdw.errors import RefusedDeliveryError
-from salesdw.extract import deliveries
+from salesdw.extract import deliveries, stores
 from salesdw.extract.landing import MissingFeedError
 from salesdw.extract.mapping import to_contract_shape
+from salesdw.extract.stores import Location
 from salesdw.extract.transcode import EMPTY_MARKER, DropFolderError
 
 __all__ = ["DropFolderError", "FileExtractResult", "extract_files", "settle_load"]
@@ -34,9 +36,9 @@ CHUNK = 1 << 20
 @dataclass
 class FileExtractResult:
     entity: str
-    path: str  # what the load step loads: the landed delivery, or the day's current landed file
+    path: str  # what the load step loads: the landed delivery, or the day's current landed file (or its URL)
     status: str  # extracted | unchanged | reused
-    source_files: list[str]  # the archived copies
+    source_files: list[str]  # the archived copies (paths or URLs)
     encoding: str | None = None
     delivery: int | None = None  # its number among the entity's deliveries for the day
     origin: str | None = None  # the delivered file, as messages name it
@@ -81,9 +83,9 @@ def drop_files(entity: Entity, day: date, drop_dir: Path) -> list[Path]:
     return sorted(p for p in set(candidates) if p.suffix.lower() in SUFFIXES and p.is_file())
 
 
-def day_file(entity: Entity, day: date, landing: Path | None = None) -> Path:
+def day_file(entity: Entity, day: date, landing: Path | str | None = None) -> Location:
     """The day's current landed file: the last delivery that loaded."""
-    return (landing or paths.LANDING_DIR) / entity.source / day.isoformat() / f"{entity.name}.{landed_format(entity)}"
+    return stores.landing(landing) / entity.source / day.isoformat() / f"{entity.name}.{landed_format(entity)}"
 
 
 def landed_format(entity: Entity) -> str:
@@ -97,8 +99,8 @@ def extract_files(
     *,
     warehouse_url: str,
     drop_dir: Path | None = None,
-    landing: Path | None = None,
-    archive_dir: Path | None = None,
+    landing: Path | str | None = None,
+    archive_dir: Path | str | None = None,
     force: bool = False,
     delivered: Path | None = None,
 ) -> FileExtractResult:
@@ -107,7 +109,6 @@ def extract_files(
     import psycopg
 
     drop_dir = drop_dir or paths.DROP_DIR
-    archive_dir = archive_dir or paths.ARCHIVE_DIR
     target = day_file(entity, day, landing)
     found = [delivered] if delivered else drop_files(entity, day, drop_dir)
     if len(found) > 1:
@@ -127,41 +128,40 @@ def extract_files(
                 raise MissingFeedError(f"{entity.source}.{entity.name}: {src}: no such file to deliver for {day}")
             number = deliveries.next_number(conn, entity, day)
             sha, size = _sha256(src), src.stat().st_size
-            archived = archive_dir / entity.source / day.isoformat() / f"{number}-{src.name}"
-            archived.parent.mkdir(parents=True, exist_ok=True)
-            # archived first, so whatever is decided next, the delivered bytes are kept
-            if delivered or entity.keep_files:
-                shutil.copy2(src, archived)  # the operator's own file, or a read-only folder's, stays
-            else:
-                shutil.move(src, archived)
-            facts = {
-                "file_name": src.name,
-                "delivered_from": str(src),
-                "sha256": sha,
-                "size": size,
-                "archived_to": str(archived),
-            }
-            loaded = deliveries.latest(conn, entity, day, "loaded")
-            if loaded and loaded.sha256 == sha and target.is_file() and not force:
-                deliveries.record(conn, entity, day, number, outcome="unchanged", **facts)
-                note = f"identical to delivery {loaded.number}, which is loaded for {day}: nothing to do"
-                return FileExtractResult(
-                    entity.name, str(target), "unchanged", [str(archived)], None, number, str(src), sha, note
-                )
-            incoming = target.with_name(f"{entity.name}.delivery{number}.{landed_format(entity)}")
-            incoming.parent.mkdir(parents=True, exist_ok=True)
-            part = incoming.with_name(incoming.name + ".part")
-            try:
-                encoding = to_contract_shape(entity, archived, part, day, str(src))
-            except RefusedDeliveryError as exc:
-                part.unlink(missing_ok=True)
-                refused = str(exc).replace(str(archived), str(src))  # name the file as delivered
-                deliveries.record(conn, entity, day, number, outcome="refused", error=refused, **facts)
-            else:
-                refused = None
-                part.replace(incoming)
-                deliveries.record(conn, entity, day, number, outcome="extracted", encoding=encoding, **facts)
-            replaces = f", replacing delivery {loaded.number}" if loaded else ""
+            archived = stores.archive(archive_dir) / entity.source / day.isoformat() / f"{number}-{src.name}"
+            # archived first, so whatever is decided next, the delivered bytes are kept; the operator's
+            # own file, or a read-only folder's, stays where it is
+            with stores.kept(src, archived, move=not (delivered or entity.keep_files)) as readable:
+                facts = {
+                    "file_name": src.name,
+                    "delivered_from": str(src),
+                    "sha256": sha,
+                    "size": size,
+                    "archived_to": str(archived),
+                }
+                loaded = deliveries.latest(conn, entity, day, "loaded")
+                if loaded and loaded.sha256 == sha and target.is_file() and not force:
+                    deliveries.record(conn, entity, day, number, outcome="unchanged", **facts)
+                    note = f"identical to delivery {loaded.number}, which is loaded for {day}: nothing to do"
+                    return FileExtractResult(
+                        entity.name, str(target), "unchanged", [str(archived)], None, number, str(src), sha, note
+                    )
+                incoming = target.with_name(f"{entity.name}.delivery{number}.{landed_format(entity)}")
+                part = stores.working_copy(incoming)
+                try:
+                    encoding = to_contract_shape(entity, readable, part, day, str(src))
+                except RefusedDeliveryError as exc:
+                    stores.discard(part, incoming)
+                    refused = str(exc).replace(str(readable), str(src))  # name the file as delivered
+                    deliveries.record(conn, entity, day, number, outcome="refused", error=refused, **facts)
+                except BaseException:
+                    stores.discard(part, incoming)
+                    raise
+                else:
+                    refused = None
+                    stores.publish(part, incoming)
+                    deliveries.record(conn, entity, day, number, outcome="extracted", encoding=encoding, **facts)
+                replaces = f", replacing delivery {loaded.number}" if loaded else ""
     if refused:  # raised once its refusal is recorded
         raise DropFolderError(refused)
     return FileExtractResult(
@@ -177,7 +177,7 @@ def extract_files(
     )
 
 
-def _nothing_new(conn, entity: Entity, day: date, target: Path, drop_dir: Path) -> FileExtractResult:
+def _nothing_new(conn, entity: Entity, day: date, target: Location, drop_dir: Path) -> FileExtractResult:
     """No file in the drop folder: a delivery whose load did not finish, else the day's landed file (a rerun)."""
     pending = deliveries.latest(conn, entity, day, "extracted")
     if pending:
@@ -208,12 +208,12 @@ def settle_load(
     """After the load of an extracted delivery: record its outcome; a loaded one becomes the day's file."""
     if extracted.get("status") != "extracted" or not extracted.get("delivery"):
         return
-    incoming = Path(extracted["path"])
+    incoming = stores.location(extracted["path"])
     with conn.transaction():
         deliveries.settle(
             conn, entity, day, extracted["delivery"], "refused" if error else "loaded", batch_id=batch_id, error=error
         )
     if error:
-        incoming.unlink(missing_ok=True)  # archived as delivered; a rerun of the day keeps the last good file
+        stores.remove(incoming)  # archived as delivered; a rerun of the day keeps the last good file
     elif incoming.is_file():
-        incoming.replace(incoming.with_name(f"{entity.name}.{landed_format(entity)}"))
+        stores.rename(incoming, incoming.with_name(f"{entity.name}.{landed_format(entity)}"))

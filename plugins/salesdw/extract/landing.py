@@ -8,7 +8,8 @@ write here; the loader reads from here. An API extract lands, written as the pag
 
 each through a `.part` file renamed at the end, so a feed appears whole or not at all. A record
 sent twice (an API serving a page again, or a record moving between pages while it is read) is
-kept once, its last version.
+kept once, its last version. The landing folder may be an object store (SALESDW_LANDING_URL,
+extract/stores.py): the files are then written locally and uploaded, each whole or not at all.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from salesdw import config, paths
+from salesdw import config
+from salesdw.extract import stores
+from salesdw.extract.stores import Location
 
 
 class MissingFeedError(FileNotFoundError):
     """A source's feed for a day is not (completely) there."""
 
 
-def feed_files(source: str, day: date, landing: Path | None = None) -> dict[str, Path]:
-    """The feed file per entity of `source` for `day`; raises if any is missing."""
-    folder = (landing or paths.LANDING_DIR) / source / day.isoformat()
+def feed_files(source: str, day: date, landing: Path | str | None = None) -> dict[str, Location]:
+    """The feed file per entity of `source` for `day` in the landing store; raises if any is missing."""
+    folder = stores.landing(landing) / source / day.isoformat()
     files = {e.name: folder / e.file_name for e in config.entities_of(source)}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
@@ -44,9 +47,9 @@ def feed_files(source: str, day: date, landing: Path | None = None) -> dict[str,
 class DedupFile:
     """Lines written as they come; on close, only each key's last line is kept (keys held in memory)."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Location) -> None:
         self.target = target
-        self.part = target.with_name(target.name + ".part")
+        self.part = stores.working_copy(target)  # local: `<target>.part`
         self._out = self.part.open("w", encoding="utf-8")
         self._last: dict = {}
         self.lines = 0
@@ -78,21 +81,21 @@ class DedupFile:
         os.replace(compact, self.part)
 
     def publish(self) -> None:
-        os.replace(self.part, self.target)
+        stores.publish(self.part, self.target)
 
     def discard(self) -> None:
         self._out.close()
-        for path in (self.part, self.part.with_name(self.part.name + "2")):
-            path.unlink(missing_ok=True)
+        self.part.with_name(self.part.name + "2").unlink(missing_ok=True)
+        stores.discard(self.part, self.target)
 
 
-def api_paths(folder: Path, name: str) -> tuple[Path, Path]:
+def api_paths(folder: Location, name: str) -> tuple[Location, Location]:
     """The records and deleted-records files of entity `name` in a day's landing folder."""
     return folder / f"{name}.jsonl", folder / f"{name}.deleted.jsonl"
 
 
 @contextmanager
-def api_extract(folder: Path, name: str) -> Iterator[tuple[DedupFile, DedupFile]]:
+def api_extract(folder: Location, name: str) -> Iterator[tuple[DedupFile, DedupFile]]:
     """The records and deleted-records files of one extract, published together when the block ends
     (the records file last: its presence means the extract is complete), discarded if it fails."""
     records, deletions = (DedupFile(p) for p in api_paths(folder, name))

@@ -41,10 +41,17 @@ def _loaded_batch(conn, entity: config.Entity, day: date) -> str | None:
 
 def load(source: str, extracted: dict, day: date, *, url: str) -> list[dict]:
     """COPY the landed file (and an API's deleted-records listing) into raw as the entity's batch for
-    the day, replacing a previous one; a file delivery is then settled (loaded, or refused)."""
+    the day, replacing a previous one; a file delivery is then settled (loaded, or refused). The file
+    is where the extract put it: a path in the local landing folder, or a URL in the landing store
+    (SALESDW_LANDING_URL), read from a local copy, so any worker loads what another extracted."""
+    from salesdw.extract import stores
     from salesdw.extract.files import settle_load
     from salesdw.load.batch import load_file, refresh_statistics
     from salesdw.warehouse import connect
+
+    def load_landed(conn, entity: config.Entity, landed: str, origin: str | None = None):
+        with stores.local_copy(stores.location(landed)) as path:
+            return load_file(conn, entity, path, day, origin=origin or landed)
 
     entity = config.entity(source, extracted["entity"])
     with connect(url) as conn:
@@ -53,7 +60,7 @@ def load(source: str, extracted: dict, day: date, *, url: str) -> list[dict]:
             if batch_id:
                 return [_batch_row(conn, batch_id) | {"status": "unchanged", "note": extracted.get("note", "")}]
         try:
-            result = load_file(conn, entity, Path(extracted["path"]), day, origin=extracted.get("origin"))
+            result = load_landed(conn, entity, extracted["path"], extracted.get("origin"))
         except RefusedDeliveryError as exc:
             settle_load(conn, entity, day, extracted, error=str(exc))
             raise
@@ -64,10 +71,11 @@ def load(source: str, extracted: dict, day: date, *, url: str) -> list[dict]:
         if entity.snapshot:  # a full snapshot: what the last one had and this one lacks was deleted
             from salesdw.load.snapshots import write_deletions
 
-            deleted_path = str(Path(extracted["path"]).with_name(f"{entity.name}__deleted.jsonl"))
-            write_deletions(conn, entity, day, result.batch_id, Path(deleted_path))
+            listing = stores.location(extracted["path"]).with_name(f"{entity.name}__deleted.jsonl")
+            write_deletions(conn, entity, day, result.batch_id, listing)
+            deleted_path = str(listing)
         if deleted_path:
-            deleted = load_file(conn, entity.deletions(), Path(deleted_path), day)
+            deleted = load_landed(conn, entity.deletions(), deleted_path)
             refresh_statistics(conn, entity.deletions())
             results.append(asdict(deleted) | {"status": "loaded", "note": ""})
     return [r | {"batch_date": str(r["batch_date"])} for r in results]
