@@ -58,6 +58,8 @@ def bench_env() -> dict[str, str]:
         SALESDW_DATA_DIR=str(BENCH_DIR / "data"),
         SALESDW_PG_PORT=str(PORT),
         AIRFLOW_HOME=str(BENCH_DIR / "airflow"),
+        # salesdw run keeps a night's log to warnings; the tasks' memory lines are at INFO
+        AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
     )
     return env
 
