@@ -58,6 +58,9 @@ FEED_DAY = "{{ data_interval_start | ds }}"
 # `salesdw run` shortens the wait between tries: it runs interactively through `airflow dags test`.
 RETRY_DELAY = timedelta(seconds=int(os.environ.get("SALESDW_RETRY_DELAY_SECONDS", "300")))
 
+# The Airflow pool of every task that works the warehouse (load, references, gates, dbt, publish):
+# with several workers, a pool of a few slots caps its concurrent work (docs/scaling.md)
+WAREHOUSE_POOL = os.environ.get("SALESDW_WAREHOUSE_POOL", "default_pool")
 # How dbt runs: `build` (default), one `dbt build` task; `per_model`, a cosmos task per model.
 # The figures behind the default, and why not cosmos's WATCHER: README, "What a night costs".
 DBT_EXECUTION = os.environ.get("SALESDW_DBT_EXECUTION", "build")
@@ -136,7 +139,7 @@ def sales_nightly():
                 source, entity, data_interval_start, data_interval_end, url=warehouse_url_from_airflow(LOADER_CONN_ID)
             )
 
-    @task(map_index_template="{{ entity }}")
+    @task(map_index_template="{{ entity }}", pool=WAREHOUSE_POOL)
     def load(source: str, extracted: dict, feed_day: str) -> list[dict]:
         """COPY the landed file (and an API's deleted-records listing) into raw as the entity's batch
         for the day, replacing a previous one; an identical re-sent file changes nothing."""
@@ -167,7 +170,7 @@ def sales_nightly():
 
         loaded.append(land())
 
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def check_references(feed_day: str) -> dict:
         """Quarantine the day's records whose parent was never delivered; readmit earlier orphans
         whose parent has landed since (sources.yml `references`)."""
@@ -178,7 +181,7 @@ def sales_nightly():
 
         return run_checks(warehouse_url_from_airflow(LOADER_CONN_ID), date.fromisoformat(feed_day))
 
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def validate_feeds(feed_day: str, run_id: str | None = None) -> dict:
         """Great Expectations over each feed's batch of the day (its contract, rejects, references,
         volume, freshness); a critical failure stops the run before dbt touches the marts."""
@@ -221,6 +224,7 @@ def sales_nightly():
         vars={"run_date": FEED_DAY},
         env={"SALESDW_MARTS_BUILD_SCHEMA": "{{ marts_build_schema() }}"},
         cache_dir=cosmos_settings.cache_dir / "sales_nightly__dbt",
+        pool=WAREHOUSE_POOL,
     )
     source_freshness = DbtSourceLocalOperator(
         task_id="source_freshness",
@@ -259,7 +263,12 @@ def sales_nightly():
                 test_indirect_selection=TestIndirectSelection.CAUTIOUS,
             ),
             render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
-            operator_args={"vars": {"run_date": FEED_DAY}, "install_deps": False, "env": dbt_task_args["env"]},
+            operator_args={
+                "vars": {"run_date": FEED_DAY},
+                "install_deps": False,
+                "env": dbt_task_args["env"],
+                "pool": WAREHOUSE_POOL,
+            },
         )
         # The tests over two or more models (relationships, reconciliations) run in one dbt invocation
         # once every model is built: as a task each, their start-up would cost more than their queries.
@@ -278,7 +287,7 @@ def sales_nightly():
             **dbt_task_args,
         )
 
-    @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS])
+    @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS], pool=WAREHOUSE_POOL)
     def publish(feed_day: str, run_id: str | None = None) -> dict:
         """Publish the marts dbt built and tested into schema marts, all at once, and record the
         publication (with the build's tests by status)."""

@@ -73,9 +73,11 @@ print(json.dumps({{"ids": sorted(dag.task_ids),
     "after_feeds": sorted(dag.get_task("validate_feeds").downstream_task_ids),
     "after_freshness": sorted(dag.get_task("source_freshness").downstream_task_ids),
     "before_publish": sorted(dag.get_task("publish").upstream_task_ids),
-    "kinds": sorted({{type(t).__name__ for t in dag.tasks if t.task_id.startswith("dbt_build.")}})}}))
+    "kinds": sorted({{type(t).__name__ for t in dag.tasks if t.task_id.startswith("dbt_build.")}}),
+    "pools": {{t.task_id: t.pool for t in dag.tasks}}}}))
 """
-    env = {**os.environ, "SALESDW_DBT_EXECUTION": "per_model"}
+    # and with a pool for the warehouse's work (docs/scaling.md)
+    env = {**os.environ, "SALESDW_DBT_EXECUTION": "per_model", "SALESDW_WAREHOUSE_POOL": "salesdw_warehouse"}
     proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     shape = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -87,6 +89,18 @@ print(json.dumps({{"ids": sorted(dag.task_ids),
     assert "dbt_build.opportunity_stages_seed_build" in shape["after_feeds"]
     assert shape["before_publish"] and all(t.startswith("dbt_build.") for t in shape["before_publish"])
     assert shape["kinds"] == ["DbtBuildLocalOperator", "DbtTestLocalOperator"]
+    # every task that works the warehouse takes a slot of its pool; extracting from a source does not
+    pooled = {t for t, pool in shape["pools"].items() if pool == "salesdw_warehouse"}
+    assert pooled == {t for t in shape["ids"] if not t.endswith(".extract")}
+
+
+def test_every_task_says_its_peak_memory(dagbag):
+    from salesdw.orchestrate.memory import log_peak, reset_peak
+
+    for t in dagbag.dags["sales_nightly"].tasks:
+        assert t.pool == "default_pool", t.task_id  # no pool named: Airflow's default
+        for callbacks, hook in ((t.on_execute_callback, reset_peak), (t.on_success_callback, log_peak)):
+            assert hook in (callbacks if isinstance(callbacks, list) else [callbacks]), t.task_id
 
 
 def test_every_task_tells_people_when_it_fails(dagbag):
