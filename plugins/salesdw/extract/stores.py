@@ -139,15 +139,11 @@ def publish(work: Path, target: Location, *, keep: bool = False) -> None:
         if sent != size:
             raise StoreError(f"{target}: {sent} of {size} bytes arrived at {staging}; not published")
         fs.mv(staging.path, target.path)
-    except StoreError:
+    except BaseException as exc:  # whatever stopped it (an interrupt too), no temporary key stays
         _remove_quietly(staging)
-        raise
-    except Exception as exc:
-        _remove_quietly(staging)
+        if isinstance(exc, StoreError) or not isinstance(exc, Exception):
+            raise
         raise StoreError(f"{target}: could not publish {work.name} there: {type(exc).__name__}: {exc}") from exc
-    except BaseException:
-        _remove_quietly(staging)
-        raise
     if not keep:
         discard(work, target)
 

@@ -20,12 +20,19 @@ ALERTS_CONN_ID = "salesdw_alerts"
 log = logging.getLogger(__name__)
 
 
-def failure_message(context: dict) -> str:
+def task_label(context: dict) -> str:
+    """The task of a callback's context as people read it: its id, and a mapped task's index."""
     ti = context.get("task_instance") or context.get("ti")
-    dag_id = getattr(ti, "dag_id", "sales_nightly")
     task = getattr(ti, "task_id", "?")
     if getattr(ti, "map_index", -1) not in (-1, None):
         task += f"[{ti.map_index}]"
+    return task
+
+
+def failure_message(context: dict) -> str:
+    ti = context.get("task_instance") or context.get("ti")
+    dag_id = getattr(ti, "dag_id", "sales_nightly")
+    task = task_label(context)
     # the day whose data the run processes (its data interval), not the run's logical date (the day after)
     start = context.get("data_interval_start")
     day = start.date().isoformat() if hasattr(start, "date") else context.get("ds") or "?"

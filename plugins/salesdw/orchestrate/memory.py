@@ -13,16 +13,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from salesdw.orchestrate.alerts import task_label
+
 log = logging.getLogger(__name__)
 PREFIX = "salesdw task memory:"
-
-
-def _task(context: dict) -> str:
-    ti = context.get("task_instance") or context.get("ti")
-    name = getattr(ti, "task_id", "?")
-    if getattr(ti, "map_index", -1) not in (-1, None):
-        name += f"[{ti.map_index}]"
-    return name
 
 
 def reset_peak(context: dict) -> None:
@@ -47,4 +41,4 @@ def log_peak(context: dict) -> None:
     """on_success_callback: say the task's peak resident memory."""
     peak = peak_mb()
     if peak is not None:
-        log.info("%s %s peak RSS %.0f MB", PREFIX, _task(context), peak)
+        log.info("%s %s peak RSS %.0f MB", PREFIX, task_label(context), peak)
