@@ -8,15 +8,14 @@ from datetime import UTC, datetime, time, timedelta
 from airflow.sdk import Asset, dag, task, task_group
 from airflow.timetables.trigger import CronTriggerTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos import settings as cosmos_settings
 from cosmos.airflow.graph import is_detached_test
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
-from cosmos.operators.local import DbtBuildLocalOperator, DbtSourceLocalOperator, DbtTestLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, warehouse_asset_uri
 from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
+from salesdw.orchestrate.dbt_tasks import PARSE_CACHE, NightlyBuild, NightlySource, NightlyTest
 from salesdw.orchestrate.memory import log_peak, reset_peak
 from salesdw.publish.publications import MARTS
 
@@ -125,7 +124,9 @@ def dbt_results(project_dir: str, context=None, **_) -> None:
     doc_md=DOC,
 )
 def sales_nightly():
-    @task(map_index_template="{{ entity }}")
+    # multiple_outputs=False on the tasks that return a dict: Airflow would otherwise also push each of
+    # its keys as an XCom of its own (242 pushes a night, 3.4 s of it); the whole dict is what is read
+    @task(map_index_template="{{ entity }}", multiple_outputs=False)
     def extract(source: str, entity: str, data_interval_start=None, data_interval_end=None) -> dict:
         """Land one entity's feed for the interval: from its API or from the ERP's drop folder."""
         from airflow.sdk import get_current_context
@@ -170,7 +171,7 @@ def sales_nightly():
 
         loaded.append(land())
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def check_references(feed_day: str) -> dict:
         """Quarantine the day's records whose parent was never delivered; readmit earlier orphans
         whose parent has landed since (sources.yml `references`)."""
@@ -181,7 +182,7 @@ def sales_nightly():
 
         return run_checks(warehouse_url_from_airflow(LOADER_CONN_ID), date.fromisoformat(feed_day))
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def validate_feeds(feed_day: str, run_id: str | None = None) -> dict:
         """Great Expectations over each feed's batch of the day (its contract, rejects, references,
         volume, freshness); a critical failure stops the run before dbt touches the marts."""
@@ -212,21 +213,22 @@ def sales_nightly():
         with gate_stops_the_run():  # a feed stopped arriving
             record_freshness(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), day, target, run_id=context["run_id"])
 
-    # Every dbt task of the night: tonight's blue/green schema (read by dbt_project.yml), the same
-    # vars, environment and parse cache (cosmos gives one to its task groups' tasks only), so the build
-    # reuses the partial parse freshness wrote.
+    # Every dbt task of the night: tonight's blue/green schema (read by dbt_project.yml), the run date
+    # (read by macro get_run_date when dbt executes, not as a var: a new var every night would void the
+    # saved parse), and dbt's saved parse of that schema (orchestrate/dbt_tasks.py), so no task of a
+    # night parses the whole project.
+    dbt_env = {"SALESDW_MARTS_BUILD_SCHEMA": "{{ marts_build_schema() }}", "SALESDW_RUN_DATE": FEED_DAY}
     dbt_task_args = dict(
         project_dir=paths.DBT_PROJECT_DIR,
         profile_config=DBT_PROFILE,
         invocation_mode=InvocationMode.DBT_RUNNER,
         install_deps=False,
         emit_datasets=False,
-        vars={"run_date": FEED_DAY},
-        env={"SALESDW_MARTS_BUILD_SCHEMA": "{{ marts_build_schema() }}"},
-        cache_dir=cosmos_settings.cache_dir / "sales_nightly__dbt",
+        env=dbt_env,
+        cache_dir=PARSE_CACHE,
         pool=WAREHOUSE_POOL,
     )
-    source_freshness = DbtSourceLocalOperator(
+    source_freshness = NightlySource(
         task_id="source_freshness",
         doc_md="`dbt source freshness` over the raw tables; results in audit.dq_results (dbt.source_freshness).",
         callback=freshness_gate,
@@ -239,7 +241,7 @@ def sales_nightly():
         # one `dbt build` (dbt's own threads and ordering, tests after their models): a task per model
         # cost the night more than the models' own work on our machines (README: the figures); what
         # each model did is recorded per node (audit.dbt_results) and listed in the task's log
-        dbt_build = DbtBuildLocalOperator(
+        dbt_build = NightlyBuild(
             task_id="dbt_build",
             doc_md="One `dbt build` of every model, seed and test; per-node results in audit.dbt_results.",
             callback=dbt_results,
@@ -263,12 +265,7 @@ def sales_nightly():
                 test_indirect_selection=TestIndirectSelection.CAUTIOUS,
             ),
             render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
-            operator_args={
-                "vars": {"run_date": FEED_DAY},
-                "install_deps": False,
-                "env": dbt_task_args["env"],
-                "pool": WAREHOUSE_POOL,
-            },
+            operator_args={"install_deps": False, "env": dbt_env, "pool": WAREHOUSE_POOL},
         )
         # The tests over two or more models (relationships, reconciliations) run in one dbt invocation
         # once every model is built: as a task each, their start-up would cost more than their queries.
@@ -279,7 +276,7 @@ def sales_nightly():
             if is_detached_test(node)
         )
         built = list(dbt_build.get_leaves())
-        built >> DbtTestLocalOperator(
+        built >> NightlyTest(
             task_id="cross_model_tests",
             task_group=dbt_build,
             doc_md="dbt tests over two or more models (relationships, reconciliations), after every model is built.",
@@ -287,7 +284,11 @@ def sales_nightly():
             **dbt_task_args,
         )
 
-    @task(outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS], pool=WAREHOUSE_POOL)
+    @task(
+        outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS],
+        pool=WAREHOUSE_POOL,
+        multiple_outputs=False,
+    )
     def publish(feed_day: str, run_id: str | None = None) -> dict:
         """Publish the marts dbt built and tested into schema marts, all at once, and record the
         publication (with the build's tests by status)."""

@@ -88,7 +88,7 @@ print(json.dumps({{"ids": sorted(dag.task_ids),
     assert shape["after_feeds"] == shape["after_freshness"]
     assert "dbt_build.opportunity_stages_seed_build" in shape["after_feeds"]
     assert shape["before_publish"] and all(t.startswith("dbt_build.") for t in shape["before_publish"])
-    assert shape["kinds"] == ["DbtBuildLocalOperator", "DbtTestLocalOperator"]
+    assert shape["kinds"] == ["DbtBuildLocalOperator", "NightlyTest"]
     # every task that works the warehouse takes a slot of its pool; extracting from a source does not
     pooled = {t for t, pool in shape["pools"].items() if pool == "salesdw_warehouse"}
     assert pooled == {t for t in shape["ids"] if not t.endswith(".extract")}

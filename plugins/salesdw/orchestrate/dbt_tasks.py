@@ -1,0 +1,48 @@
+"""The night's dbt tasks: cosmos's local operators, each reusing dbt's saved parse of tonight's build schema.
+
+dbt's saved parse (target/partial_parse.msgpack) is valid only for the environment variables
+dbt_project.yml read and the profile and vars it was written with; the build schema is one of those
+variables, and blue/green alternates it every night. With cosmos's one shared cache (which also takes
+the project folder's own target/ when that is newer, as after `salesdw dbt docs generate`, written with
+another profile), every night's first dbt task parsed the whole project again: 7 s of a 57 s night
+at the demo's size, and it grows with the project. Here each build schema keeps a parse of its own
+(two in all), which tonight's tasks find valid and update.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cosmos import cache
+from cosmos import settings as cosmos_settings
+from cosmos.dbt.project import get_partial_parse_path
+from cosmos.operators.local import DbtBuildLocalOperator, DbtSourceLocalOperator, DbtTestLocalOperator
+
+# under it, one folder per build schema (marts_build_a, marts_build_b)
+PARSE_CACHE = cosmos_settings.cache_dir / "sales_nightly__dbt"
+BUILD_SCHEMA_VARIABLE = "SALESDW_MARTS_BUILD_SCHEMA"
+
+
+class _ParsePerBuildSchema:
+    """Mixin: the partial parse comes from, and goes back to, the cache of the task's build schema
+    (its rendered env), never from the project folder."""
+
+    def _handle_partial_parse(self, tmp_dir_path: Path) -> None:
+        # cosmos's own step (a private method: cosmos is pinned, and tests/test_dag_run.py checks that
+        # a night's dbt tasks parse partially); cosmos writes the parse back to self.cache_dir after dbt
+        self.cache_dir = PARSE_CACHE / self.env[BUILD_SCHEMA_VARIABLE]
+        saved = get_partial_parse_path(self.cache_dir)
+        if saved.is_file():
+            cache._copy_partial_parse_to_project(saved, tmp_dir_path)
+
+
+class NightlySource(_ParsePerBuildSchema, DbtSourceLocalOperator):
+    pass
+
+
+class NightlyBuild(_ParsePerBuildSchema, DbtBuildLocalOperator):
+    pass
+
+
+class NightlyTest(_ParsePerBuildSchema, DbtTestLocalOperator):
+    pass
