@@ -16,7 +16,7 @@ def gate_stops_the_run() -> Iterator[None]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from salesdw.quality.checkpoint import QualityGateError
+    from salesdw.quality.results import QualityGateError
 
     try:
         yield

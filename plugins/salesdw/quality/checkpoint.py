@@ -16,19 +16,15 @@ from pathlib import Path
 
 from salesdw import paths
 from salesdw.orchestrate.airflow_env import sqlalchemy_url
-from salesdw.quality.results import record_results
-from salesdw.quality.suites import CRITICAL, severity_of
+from salesdw.quality.results import CRITICAL, QualityGateError, record_results
+from salesdw.quality.suites import severity_of
 
-# record_results lives in results.py (no GX import there); the gates import it from here
+# QualityGateError and record_results live in results.py (no GX import there); the GX gates import them from here
 __all__ = ["QualityGateError", "Suite", "record_results", "run_suites"]
 
 SITE = "salesdw_data_docs"
 INDEXED = 200  # validation results on the Data Docs index page
 URL_VAR = "SALESDW_GX_WAREHOUSE_URL"
-
-
-class QualityGateError(RuntimeError):
-    """Critical expectations failed: the data must not be published."""
 
 
 def _context(data_docs_dir: Path):

@@ -16,8 +16,7 @@ import json
 import logging
 from pathlib import Path
 
-from salesdw.quality.checkpoint import QualityGateError, record_results
-from salesdw.quality.suites import CRITICAL, WARNING
+from salesdw.quality.results import CRITICAL, WARNING, QualityGateError, record_results
 
 __all__ = ["SUITE", "QualityGateError", "record_freshness"]
 

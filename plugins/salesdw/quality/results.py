@@ -1,10 +1,19 @@
 """audit.dq_results: where every quality gate keeps each check's result (GX gates, dbt source freshness).
 
-Apart from checkpoint.py so that warehouse set-up (warehouse/roles.py) can create the table without
-importing Great Expectations (seconds of import at every `salesdw db start`).
+Apart from checkpoint.py so that warehouse set-up (warehouse/roles.py) and the freshness gate can
+record results and stop a run without importing Great Expectations (5 s of import for a task that
+does not validate anything with it).
 """
 
 from __future__ import annotations
+
+# a check's severity: a failed critical one stops the run, a failed warning is recorded and logged
+CRITICAL, WARNING = "critical", "warning"
+
+
+class QualityGateError(RuntimeError):
+    """Critical expectations failed: the data must not be published."""
+
 
 DQ_DDL = """
 create schema if not exists audit;

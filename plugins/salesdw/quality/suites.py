@@ -15,8 +15,7 @@ from great_expectations.expectations.expectation import FailureSeverity
 from salesdw import config
 from salesdw.config import Entity
 from salesdw.load.checks import reject_reason
-
-CRITICAL, WARNING = "critical", "warning"
+from salesdw.quality.results import CRITICAL, WARNING
 
 
 def _suite(*entries: tuple[gxe.Expectation, str]) -> list[gxe.Expectation]:
