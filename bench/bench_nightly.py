@@ -91,25 +91,32 @@ def bare_night(day: date) -> dict:
         stages[name] = round(time.monotonic() - started, 2)
         started = time.monotonic()
 
+    # the DAG extracts and loads the day again however it was landed before; land_days would keep a
+    # landed day (what `salesdw run --backfill` wants) unless told to fetch it again
+    os.environ["SALESDW_REFETCH"] = "1"
     with simulated_sources(os.environ, echo=lambda *_: None):
         if not land_days(loader, [day], echo=lambda *_: None):
             raise SystemExit("bare: landing stopped")
     lap("land + feeds gate")
     os.environ.update(dbt_env(transformer))
     dbt = dbtRunner()
-    common = ["--project-dir", str(paths.DBT_PROJECT_DIR), "--profiles-dir", str(paths.DBT_PROJECT_DIR), "--quiet"]
+    # dbt's saved parse kept per build schema, as the DAG's tasks keep it (orchestrate/dbt_tasks.py):
+    # the schema alternates every night, and with one target folder each round would parse in full
+    target = paths.DBT_PROJECT_DIR / "target" / f"bench_{os.environ['SALESDW_MARTS_BUILD_SCHEMA']}"
+    common = ["--project-dir", str(paths.DBT_PROJECT_DIR), "--profiles-dir", str(paths.DBT_PROJECT_DIR), "--quiet",
+              "--target-path", str(target)]  # fmt: skip
     selected = [f"source:{e.source}.{e.name}" for e in config.entities()]
     freshness = dbt.invoke(
         ["source", "freshness", "--select", *selected, "--vars", json.dumps({"run_date": feed_day}), *common]
     )
     if freshness.exception:
         raise freshness.exception
-    record_freshness(transformer, feed_day, paths.DBT_PROJECT_DIR / "target", run_id=run_id)
+    record_freshness(transformer, feed_day, target, run_id=run_id)
     lap("freshness")
     build = dbt.invoke(["build", "--exclude", NIGHTLY_EXCLUDE, "--vars", json.dumps({"run_date": feed_day}), *common])
     if not build.success:
         raise SystemExit(f"bare: dbt build failed: {build.exception}")
-    record_dbt_results(transformer, feed_day, paths.DBT_PROJECT_DIR / "target", run_id=run_id)
+    record_dbt_results(transformer, feed_day, target, run_id=run_id)
     lap("dbt build")
     publish(transformer, feed_day, run_id=run_id)
     lap("publish")
