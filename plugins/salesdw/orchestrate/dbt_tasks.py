@@ -28,8 +28,8 @@ class _ParsePerBuildSchema:
     (its rendered env), never from the project folder."""
 
     def _handle_partial_parse(self, tmp_dir_path: Path) -> None:
-        # cosmos's own step (a private method: cosmos is pinned, and tests/test_dag_run.py checks that
-        # a night's dbt tasks parse partially); cosmos writes the parse back to self.cache_dir after dbt
+        # cosmos's own step (a private method: cosmos is pinned, and tests/test_end_to_end.py checks
+        # that a night's dbt tasks parse partially); cosmos writes the parse back to self.cache_dir after dbt
         self.cache_dir = PARSE_CACHE / self.env[BUILD_SCHEMA_VARIABLE]
         saved = get_partial_parse_path(self.cache_dir)
         if saved.is_file():
