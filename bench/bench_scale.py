@@ -9,11 +9,14 @@ year, three years of history). In a warehouse of its own (.salesdw-bench-scale, 
   3. baselines for it: a plain `COPY` of the same landed files into bare text tables, and a bare
      `dbt build --full-refresh` in one process;
   4. the next night through Airflow: one day's changes, dbt incremental;
-  5. baselines for it: a bare incremental `dbt build` of the same day and a bare full refresh.
+  5. baselines for it: a bare incremental `dbt build` of the same day and a bare full refresh;
+  6. every task of the next night again, each alone in a process of its own (`airflow tasks test`), as
+     an executor that runs a task per process would: each task's own peak RSS (--no-task-memory skips it).
 
 Every stage is a child process: its wall time and peak RSS (of the largest process in its tree) are its
 own. An Airflow night's task durations come from Airflow's metadata; the DAG runs under `airflow dags
-test`, all its tasks in one process, so that process's peak RSS bounds every task's. The simulated
+test`, all its tasks in one process, so that process's peak RSS bounds every task's; step 6 measures
+each task alone. The simulated
 CRM and service desk are served by a process of their own (not a task: a real CRM is elsewhere). While
 a stage runs a line every 30 s says how long it has taken and its memory.
 
@@ -93,8 +96,9 @@ class Stage:
     def __init__(self, label: str, cmd: list[str], env: dict[str, str], log: Path) -> None:
         self.label, self.cmd, self.env, self.log = label, cmd, env, log
 
-    def run(self) -> tuple[float, float]:
-        print(f"-> {self.label}", flush=True)
+    def run(self, announce: bool = True) -> tuple[float, float]:
+        if announce:
+            print(f"-> {self.label}", flush=True)
         started = time.monotonic()
         with self.log.open("a") as out:
             out.write(f"\n$ {' '.join(self.cmd)}\n")
@@ -116,7 +120,8 @@ class Stage:
         if os.waitstatus_to_exitcode(status) != 0:
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
             raise SystemExit(f"{tail}\nbench: {self.label} failed after {wall:.0f} s (log: {self.log})")
-        print(f"   done in {wall:.1f} s", flush=True)
+        if announce:
+            print(f"   done in {wall:.1f} s", flush=True)
         return wall, usage.ru_maxrss / 1024
 
 
@@ -169,9 +174,9 @@ with psycopg.connect(url) as conn:
         "select run_id from dag_run where dag_id = 'sales_nightly' order by start_date desc limit 1"
     ).fetchone()[0]
     rows = conn.execute(
-        "select task_id, extract(epoch from start_date), extract(epoch from end_date) from task_instance"
-        " where dag_id = 'sales_nightly' and run_id = %s and state = 'success'", [run_id]).fetchall()
-print(json.dumps([[t, float(s), float(e)] for t, s, e in rows]))
+        "select task_id, extract(epoch from start_date), extract(epoch from end_date), map_index"
+        " from task_instance where dag_id = 'sales_nightly' and run_id = %s and state = 'success'", [run_id]).fetchall()
+print(json.dumps([[t, float(s), float(e), m] for t, s, e, m in rows]))
 """
 
 
@@ -183,8 +188,8 @@ def task_spans(env: dict[str, str]) -> dict[str, float]:
     """Seconds per stage of the latest DAG run: the landing's span (first extract to last load), each
     other task's own duration."""
     spans = json.loads(output_of(python(TASKS), env))
-    landing = [(s, e) for t, s, e in spans if t.split(".")[-1] in LANDING]
-    out = {t: e - s for t, s, e in spans if t.split(".")[-1] not in LANDING}
+    landing = [(s, e) for t, s, e, _ in spans if t.split(".")[-1] in LANDING]
+    out = {t: e - s for t, s, e, _ in spans if t.split(".")[-1] not in LANDING}
     if landing:
         out["landing"] = max(e for _, e in landing) - min(s for s, _ in landing)
     return out
@@ -198,6 +203,22 @@ def task_peaks(day: date) -> dict[str, int]:
         name = task.split("[")[0]
         peaks[name] = max(peaks.get(name, 0), int(mb))
     return peaks
+
+
+def tasks_alone(day: date, env: dict[str, str], log: Path) -> tuple[float, dict[str, float]]:
+    """Every task of the latest night (for `day`) run again alone, each in a process of its own
+    (`airflow tasks test`, which reruns a task in the DAG run that has its upstream XComs): the seconds
+    it all took, and each task's peak RSS (MB; a mapped task's largest instance). Rerunning a night's
+    tasks replaces what they did with the same."""
+    logical = str(day + timedelta(days=1))  # the run whose data interval is `day`
+    started, peaks = time.monotonic(), {}
+    instances = sorted((t, m) for t, _, _, m in json.loads(output_of(python(TASKS), env)))
+    for n, (task, index) in enumerate(instances, start=1):
+        cmd = [str(BIN / "salesdw"), "airflow", "tasks", "test", "sales_nightly", task, logical]
+        _, rss = Stage(task, [*cmd, "--map-index", str(index)] if index >= 0 else cmd, env, log).run(announce=False)
+        peaks[task] = max(peaks.get(task, 0), rss)
+        print(f"   {n}/{len(instances)} {task}{f'[{index}]' if index >= 0 else ''}: {rss:.0f} MB", flush=True)
+    return time.monotonic() - started, peaks
 
 
 def dbt_elapsed(target: Path) -> float:
@@ -225,6 +246,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=10.0)
     parser.add_argument("--history-days", type=int, default=HISTORY_DAYS)
+    parser.add_argument("--no-task-memory", action="store_true", help="skip step 6 (each task alone, its own RSS)")
     args = parser.parse_args()
     env = bench_env()
     salesdw = str(BIN / "salesdw")
@@ -304,6 +326,12 @@ def main() -> int:
             [*build, "--full-refresh", "--vars", json.dumps({"run_date": str(day1)})],
             rows=lambda: dbt_rows(target),
         )
+        full1_dbt = dbt_elapsed(target)
+        alone: dict[str, float] = {}
+        if not args.no_task_memory:
+            print("-> each task of the next night alone, in a process of its own (airflow tasks test)", flush=True)
+            wall, alone = tasks_alone(day1, env, log)
+            table.append(("each task alone, its own process (airflow tasks test)", wall, None, max(alone.values())))
     finally:
         server.terminate()
         server.wait()
@@ -323,7 +351,6 @@ def main() -> int:
             _tasks(night_tasks)
     peaks = first_peaks | {t: max(mb, first_peaks.get(t, 0)) for t, mb in night_peaks.items()}
     process_rss = max(rss for label, _, _, rss in table if "through Airflow" in label)
-    largest = max(peaks, key=peaks.get) if peaks else None
     gx = sum(night_tasks.get(t, 0) for t in GX_TASKS)
     dbt = night_tasks.get("dbt_build", 0)
     print(f"\ninitial load (the first night's landing): {first_tasks.get('landing', 0):.0f} s of its {first:.0f} s")
@@ -332,7 +359,6 @@ def main() -> int:
         f" {night_tasks.get('publish', 0):.2f} s the next"
     )
     print(f"Great Expectations / dbt (the nightly day): {gx:.1f} s / {dbt:.1f} s = {gx / dbt if dbt else 0:.2f}")
-    full1_dbt = dbt_elapsed(target)
     print(
         f"bare dbt builds, wall (dbt's own time without the parse): full refresh {full0:.0f} s ({full0_dbt:.0f} s)"
         f" after the first night, {full1:.0f} s ({full1_dbt:.0f} s) after the next; incremental {incremental:.0f} s"
@@ -340,12 +366,20 @@ def main() -> int:
     )
     print(f"incremental / full refresh: {incremental_dbt / full1_dbt:.2f}")
     print(f"nightly wall: {nightly:.0f} s")
-    if largest:
-        print("peak RSS per task (MB, both nights): " + ", ".join(f"{t} {mb}" for t, mb in sorted(peaks.items())))
+    if peaks:
+        print("peak RSS per task in `airflow dags test` (MB, both nights): " + _listed(peaks))
     print(f"(`airflow dags test` runs every task in one process: its peak is {process_rss:.0f} MB, and a task's")
-    print(" figure also holds what earlier tasks left allocated, an upper bound of its own)")
-    print(f"peak RSS: {peaks[largest] if largest else process_rss:.0f} MB" + (f" ({largest})" if largest else ""))
+    print(" figure there also holds what earlier tasks left allocated, an upper bound of its own)")
+    if alone:
+        print("peak RSS per task, each alone in a process of its own (MB): " + _listed(alone))
+    largest = max(alone or peaks, key=(alone or peaks).get) if (alone or peaks) else None
+    figure = (alone or peaks)[largest] if largest else process_rss
+    print(f"peak RSS: {figure:.0f} MB" + (f" ({largest}{'' if alone else ', upper bound'})" if largest else ""))
     return 0
+
+
+def _listed(peaks: dict[str, float]) -> str:
+    return ", ".join(f"{t} {mb:.0f}" for t, mb in sorted(peaks.items()))
 
 
 def _tasks(spans: dict[str, float]) -> None:
