@@ -17,7 +17,7 @@ from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID,
 from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
 from salesdw.orchestrate.dbt_tasks import PARSE_CACHE, NightlyBuild, NightlySource, NightlyTest
 from salesdw.orchestrate.memory import log_peak, reset_peak
-from salesdw.publish.publications import MARTS
+from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE, MARTS
 
 DOC = """
 ### sales_nightly
@@ -217,7 +217,7 @@ def sales_nightly():
     # (read by macro get_run_date when dbt executes, not as a var: a new var every night would void the
     # saved parse), and dbt's saved parse of that schema (orchestrate/dbt_tasks.py), so no task of a
     # night parses the whole project.
-    dbt_env = {"SALESDW_MARTS_BUILD_SCHEMA": "{{ marts_build_schema() }}", "SALESDW_RUN_DATE": FEED_DAY}
+    dbt_env = {BUILD_SCHEMA_VARIABLE: "{{ marts_build_schema() }}", "SALESDW_RUN_DATE": FEED_DAY}
     dbt_task_args = dict(
         project_dir=paths.DBT_PROJECT_DIR,
         profile_config=DBT_PROFILE,

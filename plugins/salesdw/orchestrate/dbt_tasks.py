@@ -18,9 +18,10 @@ from cosmos import settings as cosmos_settings
 from cosmos.dbt.project import get_partial_parse_path
 from cosmos.operators.local import DbtBuildLocalOperator, DbtSourceLocalOperator, DbtTestLocalOperator
 
+from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE
+
 # under it, one folder per build schema (marts_build_a, marts_build_b)
 PARSE_CACHE = cosmos_settings.cache_dir / "sales_nightly__dbt"
-BUILD_SCHEMA_VARIABLE = "SALESDW_MARTS_BUILD_SCHEMA"
 
 
 class _ParsePerBuildSchema:

@@ -27,7 +27,7 @@ def dbt_env(url: str) -> dict[str, str]:
     import psycopg
 
     from salesdw import deployment
-    from salesdw.publish.publications import build_schema_of
+    from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE, build_schema_of
 
     parts = urlsplit(url)
     env = dict(os.environ)
@@ -43,7 +43,7 @@ def dbt_env(url: str) -> dict[str, str]:
         }
     )
     try:
-        env["SALESDW_MARTS_BUILD_SCHEMA"] = build_schema_of(url)
+        env[BUILD_SCHEMA_VARIABLE] = build_schema_of(url)
     except psycopg.OperationalError:
         pass  # no warehouse to build in: dbt will say so itself (parse and docs need none)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -86,6 +86,8 @@ def _manifest_key(env: dict[str, str]) -> str:
     the night's dbt tasks reuse)."""
     from importlib.metadata import version
 
+    from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE
+
     digest = hashlib.sha256(f"dbt-core {version('dbt-core')}\n".encode())
     for folder, subfolders, files in os.walk(paths.DBT_PROJECT_DIR):
         subfolders[:] = sorted(d for d in subfolders if d not in ("target", "logs", "dbt_packages"))
@@ -93,7 +95,7 @@ def _manifest_key(env: dict[str, str]) -> str:
             status = os.stat(os.path.join(folder, name))
             digest.update(f"{folder}/{name}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
     for name in sorted(env):
-        if name.startswith(("SALESDW_", "DBT_")) and name != "SALESDW_MARTS_BUILD_SCHEMA":
+        if name.startswith(("SALESDW_", "DBT_")) and name != BUILD_SCHEMA_VARIABLE:
             digest.update(f"{name}={env[name]}\n".encode())
     return digest.hexdigest()
 

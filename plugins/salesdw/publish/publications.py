@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 PUBLISHED_SCHEMA = "marts"
 BUILD_SCHEMAS = ("marts_build_a", "marts_build_b")  # blue/green: dbt builds into the one marts does not read
+# the environment variable that tells dbt (dbt_project.yml) which of them tonight's marts go into
+BUILD_SCHEMA_VARIABLE = "SALESDW_MARTS_BUILD_SCHEMA"
 # out of BI's reach: the masks' secret, and the copies an earlier salesdw published (pruned)
 VERSIONS_SCHEMA = "marts_versions"
 SWAP_LOCK_TIMEOUT = "5min"  # how long a publication waits for running BI queries to finish
