@@ -75,7 +75,7 @@ def bare_night(day: date) -> dict:
     from salesdw import config, paths
     from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE, record_dbt_results
     from salesdw.orchestrate.runner import dbt_env, land_days, simulated_sources
-    from salesdw.publish.publications import publish
+    from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE, publish
     from salesdw.quality.freshness import record_freshness
     from salesdw.warehouse.connection import warehouse_url
     from salesdw.warehouse.roles import role_url
@@ -102,7 +102,7 @@ def bare_night(day: date) -> dict:
     dbt = dbtRunner()
     # dbt's saved parse kept per build schema, as the DAG's tasks keep it (orchestrate/dbt_tasks.py):
     # the schema alternates every night, and with one target folder each round would parse in full
-    target = paths.DBT_PROJECT_DIR / "target" / f"bench_{os.environ['SALESDW_MARTS_BUILD_SCHEMA']}"
+    target = paths.DBT_PROJECT_DIR / "target" / f"bench_{os.environ[BUILD_SCHEMA_VARIABLE]}"
     common = ["--project-dir", str(paths.DBT_PROJECT_DIR), "--profiles-dir", str(paths.DBT_PROJECT_DIR), "--quiet",
               "--target-path", str(target)]  # fmt: skip
     selected = [f"source:{e.source}.{e.name}" for e in config.entities()]
