@@ -3,10 +3,11 @@
 Three days of feeds are loaded one at a time with an incremental `dbt build` after each; the
 feeds are edited the way real ones misbehave: a rep moves team (day 2), a rep version is
 backfilled with an updated_at months in the past (day 3, so bookings already in fct_bookings
-change team) and a won deal is reopened (day 3, so it must drop out of fct_bookings). Then
-every table in schema marts_build_a (where dbt writes the marts) is fingerprinted, `dbt build
---full-refresh` rebuilds them from the
-same raw data, and every mart must be identical. The incremental runs use no lookback window
+change team) and a won deal is reopened (day 3, so it must drop out of fct_bookings); then day 2's
+activities are delivered again, corrected, and a deletion is listed (_redeliver). Then every
+relation in schemas staging (whose large entities are incremental tables too) and marts_build_a
+(where dbt writes the marts) is fingerprinted, `dbt build --full-refresh` rebuilds them from the
+same raw data, and every one must be identical. The incremental runs use no lookback window
 (incremental_lookback_days 0): the days are loaded seconds apart, and a window would re-derive
 every row and prove nothing.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from salesdw import config
+from salesdw.load.batch import load_file
 from salesdw.load.references import check_references
 from salesdw.load.source import load_source
 from salesdw.orchestrate.runner import dbt
@@ -33,6 +35,18 @@ INCREMENTAL_FACTS = (
     "fct_invoices",
     "fct_payments",
     "fct_tickets",
+)
+INCREMENTAL_STAGING = (
+    "stg_crm__activities",
+    "stg_crm__leads",
+    "stg_crm__opportunities",
+    "stg_crm__opportunity_stage_history",
+    "stg_crm__targets",
+    "stg_after_sales__tickets",
+    "stg_after_sales__surveys",
+    "stg_after_sales__service_contracts",
+    "stg_finance__invoices",
+    "stg_finance__payments",
 )
 
 
@@ -91,23 +105,42 @@ def _build(url: str, run_date: date, target: Path, *extra: str, lookback_days: i
 
 
 def _fingerprints(url: str) -> dict[str, tuple[int, str]]:
-    """Row count and md5 of the ordered rows of every table dbt built in schema marts_build_a."""
+    """Row count and md5 of the ordered rows of every relation dbt built in schemas staging and
+    marts_build_a."""
     with psycopg.connect(url) as conn:
-        tables = [
-            name
-            for (name,) in conn.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts_build_a' order by 1"
-            )
-        ]
+        tables = conn.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_schema in ('staging', 'marts_build_a') order by 1, 2"
+        ).fetchall()
         return {
-            table: conn.execute(
+            f"{schema}.{table}": conn.execute(
                 sql.SQL(
-                    "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
-                    " from marts_build_a.{} as t"
-                ).format(sql.Identifier(table))
+                    "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t"
+                ).format(sql.Identifier(schema, table))
             ).fetchone()
-            for table in tables
+            for schema, table in tables
         }
+
+
+def _redeliver(url: str, landing: Path, tmp_path: Path) -> dict[str, str]:
+    """After day 3: day 2's activities delivered again, corrected without an activity only day 2
+    had (it must leave staging and the fact), and a deletions listing for day 3 naming an activity
+    of day 1 (flagged in staging, out of the fact). Neither brings a new version of the record."""
+    day1, day2, day3 = (START + timedelta(days=n) for n in range(3))
+    activities = config.entity("crm", "activities")
+    earlier = {r["activity_id"] for r in _records(_feed(landing, "crm", day1, "activities"))}
+    later = {r["activity_id"] for r in _records(_feed(landing, "crm", day3, "activities"))}
+    day2_records = _records(_feed(landing, "crm", day2, "activities"))
+    dropped = next(r for r in day2_records if r["activity_id"] not in earlier | later)
+    corrected = tmp_path / "activities_corrected.jsonl"
+    corrected.write_text("".join(json.dumps(r) + "\n" for r in day2_records if r is not dropped))
+    deleted = sorted(earlier)[0]
+    listing = tmp_path / "activities__deleted.jsonl"
+    listing.write_text(json.dumps({"activity_id": deleted, "deleted_at": f"{day3}T10:00:00Z"}) + "\n")
+    with psycopg.connect(url) as conn:
+        load_file(conn, activities, corrected, day2)
+        load_file(conn, activities.deletions(), listing, day3)
+    return {"dropped_activity": dropped["activity_id"], "deleted_activity": deleted}
 
 
 def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
@@ -132,6 +165,12 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
                 if r["unique_id"].startswith("model.") and name in INCREMENTAL_FACTS:
                     incremental_rows.setdefault(name, []).append(r["adapter_response"].get("rows_affected", -1))
 
+    planted |= _redeliver(fresh_db, landing, tmp_path)
+    staged = {
+        r["unique_id"].split(".")[-1]: r["adapter_response"].get("rows_affected", -1)
+        for r in _build(fresh_db, START + timedelta(days=DAYS - 1), target, lookback_days=0)
+        if r["unique_id"].startswith("model.salesdw.stg_")
+    }
     incremental = _fingerprints(fresh_db)
     with psycopg.connect(fresh_db) as conn:
         fact_rows = {
@@ -139,6 +178,15 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
                 sql.SQL("select count(*) from marts_build_a.{}").format(sql.Identifier(fact))
             ).fetchone()[0]
             for fact in INCREMENTAL_FACTS
+        }
+        activities = {
+            (schema, model): conn.execute(
+                sql.SQL("select activity_id, {} from {} where activity_id in (%s, %s)").format(
+                    sql.SQL("is_deleted" if schema == "staging" else "false"), sql.Identifier(schema, model)
+                ),
+                [planted["dropped_activity"], planted["deleted_activity"]],
+            ).fetchall()
+            for schema, model in (("staging", "stg_crm__activities"), ("marts_build_a", "fct_activities"))
         }
         reopened = conn.execute(
             "select count(*) from marts_build_a.fct_bookings where opportunity_id = %s", [planted["reopened"]]
@@ -152,8 +200,11 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
     _build(fresh_db, START + timedelta(days=DAYS - 1), target, "--full-refresh")
     full_refresh = _fingerprints(fresh_db)
 
-    assert set(INCREMENTAL_FACTS) <= set(incremental)
-    assert {"fct_bookings", "dim_sales_rep", "target_attainment", "collections"} <= set(incremental)
+    assert {f"marts_build_a.{m}" for m in INCREMENTAL_FACTS} <= set(incremental)
+    assert {f"marts_build_a.{m}" for m in ("fct_bookings", "dim_sales_rep", "target_attainment", "collections")} <= set(
+        incremental
+    )
+    assert {"staging.stg_crm__activities", "staging.stg_crm__opportunities"} <= set(incremental)
     differing = {m: (incremental[m], full_refresh.get(m)) for m in incremental if incremental[m] != full_refresh.get(m)}
     assert not differing, f"incremental marts differ from a full refresh: {differing}"
     assert set(full_refresh) == set(incremental)
@@ -171,4 +222,11 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
     # and the planted changes came through: the reopened deal left the bookings, the
     # backfilled rep version moved bookings closed since 2025-10-01 to the rep's old team
     assert reopened == 0
+    # the corrected delivery took its dropped activity out; the listed deletion stays flagged in
+    # staging and leaves the fact
+    assert activities[("staging", "stg_crm__activities")] == [(planted["deleted_activity"], True)]
+    assert activities[("marts_build_a", "fct_activities")] == []
+    # the redelivery re-derived a few keys of the incremental staging tables, not the tables
+    assert 0 < staged["stg_crm__activities"] <= 5, staged
+    assert all(staged[model] == 0 for model in INCREMENTAL_STAGING if model != "stg_crm__activities"), staged
     assert backfilled_team > 0

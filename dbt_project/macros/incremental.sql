@@ -1,17 +1,18 @@
 {#-
     Incremental facts re-derive the rows whose inputs were loaded since the last run, minus a
-    lookback window (var incremental_lookback_days, default 3): every staging model carries
+    lookback window (var incremental_lookback_days, default 0): every staging model carries
     _loaded_at (when the loader wrote the version), so a late-arriving or changed record, a
     backfilled day or a rerun date has a new _loaded_at and is picked up whatever its business
-    date. The lookback covers loads that committed after the previous dbt run started and rows
-    whose _loaded_at is older than the newest one already in the fact.
+    date. A build sees every batch stamped before the newest it holds, as loads and builds exclude
+    each other (plugins/salesdw/warehouse/build_lock.py); a lookback covers raw written by other
+    means while dbt builds.
 
     incremental_cutoff(): SQL timestamptz expression, the newest _loaded_at in this model's
     table minus the lookback (-infinity when the table is empty). Use only inside
     {% if is_incremental() %}.
 -#}
 {% macro incremental_cutoff() -%}
-    {%- set days = var('incremental_lookback_days', 3) | string | trim -%}
+    {%- set days = var('incremental_lookback_days', 0) | string | trim -%}
     {%- if not modules.re.match('^[0-9]+$', days) -%}
         {{ exceptions.raise_compiler_error(
             "var incremental_lookback_days must be a whole number of days, got '" ~ days ~ "'"

@@ -10,6 +10,7 @@
         {{ primary_key }},
         max(cast(deleted_at as timestamptz)) as deleted_at
     from {{ source(source_name, table_name ~ '__deleted') }}
+    where {{ changed_key(primary_key) }}
     group by {{ primary_key }}
 {%- endmacro %}
 

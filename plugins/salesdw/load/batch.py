@@ -45,6 +45,7 @@ from salesdw.load.checks import (
 )
 from salesdw.load.ddl import business_columns, ensure_base, ensure_raw_table
 from salesdw.load.readers import READERS, Blank, located, trimmed_header
+from salesdw.warehouse.build_lock import hold_for_load
 
 # What a bad CSV does to PostgreSQL's own parser; the record-by-record reader then says which lines.
 CSV_PARSE_ERRORS = (
@@ -120,8 +121,12 @@ def load_file(
         with conn.transaction():
             ensure_base(conn)
             ensure_raw_table(conn, entity)
+            hold_for_load(conn)  # not while a dbt build reads raw (warehouse/build_lock.py)
             # one loader per table at a time; a rerun of the day replaces the old batch
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [entity.raw_table])
+            # stamped once the table is ours: a table's batches commit in the order of their _loaded_at,
+            # so a build that saw one has seen every earlier one (incremental staging relies on it)
+            batch.started = conn.execute("select clock_timestamp()").fetchone()[0]
             conn.execute("set local maintenance_work_mem = '256MB'")
             _supersede(conn, batch)
             copied, unparsed, proof = _copy(conn, batch)

@@ -42,7 +42,13 @@ class NightlySource(_ParsePerBuildSchema, DbtSourceLocalOperator):
 
 
 class NightlyBuild(_ParsePerBuildSchema, DbtBuildLocalOperator):
-    pass
+    def execute(self, context, **kwargs):
+        # no load commits while the build reads (warehouse/build_lock.py)
+        from salesdw.orchestrate.connections import TRANSFORMER_CONN_ID, warehouse_url_from_airflow
+        from salesdw.warehouse.build_lock import building
+
+        with building(warehouse_url_from_airflow(TRANSFORMER_CONN_ID)):
+            return super().execute(context, **kwargs)
 
 
 class NightlyTest(_ParsePerBuildSchema, DbtTestLocalOperator):

@@ -17,6 +17,8 @@ from salesdw import paths
 from salesdw.orchestrate.airflow_env import airflow, airflow_env, ensure_airflow_db
 
 DAG_ID = "sales_nightly"
+# dbt commands that write models: they exclude loads (warehouse/build_lock.py)
+BUILDS = {"build", "run", "snapshot"}
 
 
 def dbt_env(url: str) -> dict[str, str]:
@@ -61,7 +63,12 @@ def dbt(args: list[str], url: str, env: dict[str, str] | None = None, **kwargs) 
         "--profiles-dir",
         str(paths.DBT_PROJECT_DIR),
     ]
-    return subprocess.run(cmd, env=env or dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
+    if next((a for a in args if not a.startswith("-")), None) not in BUILDS:
+        return subprocess.run(cmd, env=env or dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
+    from salesdw.warehouse.build_lock import building
+
+    with building(url):
+        return subprocess.run(cmd, env=env or dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
 
 
 def build_manifest(url: str) -> None:

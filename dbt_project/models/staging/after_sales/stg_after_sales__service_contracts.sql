@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('after_sales', 'service_contracts', 'contract_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('after_sales', 'service_contracts') }}
+    where {{ changed_key('contract_id') }}
 
 ),
 

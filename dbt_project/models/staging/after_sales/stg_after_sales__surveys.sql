@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('after_sales', 'surveys', 'survey_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('after_sales', 'surveys') }}
+    where {{ changed_key('survey_id') }}
 
 ),
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('after_sales', 'tickets', 'ticket_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('after_sales', 'tickets') }}
+    where {{ changed_key('ticket_id') }}
 
 ),
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('crm', 'activities', 'activity_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('crm', 'activities') }}
+    where {{ changed_key('activity_id') }}
 
 ),
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('crm', 'leads', 'lead_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('crm', 'leads') }}
+    where {{ changed_key('lead_id') }}
 
 ),
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('crm', 'opportunities', 'opportunity_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('crm', 'opportunities') }}
+    where {{ changed_key('opportunity_id') }}
 
 ),
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('crm', 'opportunity_stage_history', 'history_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('crm', 'opportunity_stage_history') }}
+    where {{ changed_key('history_id') }}
 
 ),
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('crm', 'targets', 'target_id', deletions=true) }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('crm', 'targets') }}
+    where {{ changed_key('target_id') }}
 
 ),
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('finance', 'invoices', 'invoice_id') }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('finance', 'invoices') }}
+    where {{ changed_key('invoice_id') }}
 
 ),
 

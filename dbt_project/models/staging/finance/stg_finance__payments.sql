@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ collect_changed_keys('finance', 'payments', 'payment_id') }}",
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('finance', 'payments') }}
+    where {{ changed_key('payment_id') }}
 
 ),
 
