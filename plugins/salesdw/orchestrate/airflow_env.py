@@ -88,9 +88,10 @@ def airflow(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Comple
 def ensure_airflow_db(env: dict[str, str]) -> None:
     """Create or upgrade the metadata DB (SQLite in AIRFLOW_HOME locally; idempotent)."""
     import hashlib
+    from importlib.metadata import version
 
-    from airflow import __version__ as airflow_version
-
+    # the installed distribution's version: importing airflow for it would cost a run 3 s
+    airflow_version = version("apache-airflow")
     paths.AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     stamp = hashlib.sha256(f"{airflow_version} {env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}".encode()).hexdigest()
     marker = paths.AIRFLOW_HOME / ".migrated"

@@ -63,11 +63,29 @@ class Change(NamedTuple):
 @dataclass
 class EntityState:
     entity: Entity
-    changes: list[Change] = field(default_factory=list)  # sorted by `at`, then file order
-    ats: list[int] = field(default_factory=list)
+    path: Path | None = None  # the state file (none: no changes), read on first use
     # window query -> (changes in (visible_at, id) order, their order keys); the state never changes
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _read_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _changes: list[Change] | None = field(default=None, repr=False)  # sorted by `at`, then file order
+    _ats: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def changes(self) -> list[Change]:
+        return self._read()[0]
+
+    @property
+    def ats(self) -> list[int]:
+        return self._read()[1]
+
+    def _read(self) -> tuple[list[Change], list[int]]:
+        with self._read_lock:
+            if self._changes is None:
+                changes = _read_changes(self.entity, self.path) if self.path and self.path.is_file() else []
+                self._ats = [c.at for c in changes]
+                self._changes = changes
+        return self._changes, self._ats
 
     @property
     def end(self) -> int | None:
@@ -102,12 +120,16 @@ class EntityState:
 
 
 def load_entity(entity: Entity, path: Path) -> EntityState:
-    """Stream one state file into memory (a missing file is an entity with no changes yet)."""
-    state = EntityState(entity)
-    if not path.is_file():
-        return state
+    """One entity's state, read now (a missing file is an entity with no changes yet)."""
+    state = EntityState(entity, path)
+    state._read()
+    return state
+
+
+def _read_changes(entity: Entity, path: Path) -> list[Change]:
+    """Stream one state file into memory."""
     pk = entity.primary_key
-    changes = state.changes
+    changes = []
     with path.open(encoding="utf-8") as lines:
         for line_no, line in enumerate(lines, start=1):
             if not line.strip():
@@ -126,19 +148,29 @@ def load_entity(entity: Entity, path: Path) -> EntityState:
                 ) from None
             changes.append(Change(at, record[pk], op == "delete", json.dumps(record, ensure_ascii=False)))
     changes.sort(key=lambda c: c.at)  # stable: same-instant changes keep their file order
-    state.ats = [c.at for c in changes]
-    return state
+    return changes
 
 
 def load_state(state_dir: Path) -> dict[tuple[str, str], EntityState]:
-    """Every API entity's changes, keyed by (source, entity)."""
+    """Every API entity's changes, keyed by (source, entity). The files are read in a thread of
+    their own, so a server can listen at once (a run's first request comes seconds later, once
+    Airflow has started); a request for an entity not read yet waits for it."""
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
         raise StateError(f"no source state in {state_dir}: write it with `salesdw generate`")
     served = [e for e in config.contract() if e.delivery == "api"]
-    found = {(e.source, e.name): load_entity(e, state_dir / e.source / f"{e.name}.jsonl") for e in served}
-    if not any(s.changes for s in found.values()):
+    found = {(e.source, e.name): EntityState(e, state_dir / e.source / f"{e.name}.jsonl") for e in served}
+    if not any(s.path.is_file() and s.path.stat().st_size for s in found.values()):
         raise StateError(
             f"no source state in {state_dir} (expected <source>/<entity>.jsonl files): write it with `salesdw generate`"
         )
+    threading.Thread(target=_read_all, args=(list(found.values()),), name="salesdw-sources-state", daemon=True).start()
     return found
+
+
+def _read_all(states: list[EntityState]) -> None:
+    for state in states:
+        try:
+            state._read()
+        except StateError:
+            pass  # said again to whoever asks for the entity
