@@ -246,6 +246,10 @@ def sales_nightly():
             doc_md="One `dbt build` of every model, seed and test; per-node results in audit.dbt_results.",
             callback=dbt_results,
             exclude=NIGHTLY_EXCLUDE,
+            # `salesdw run --full-refresh`, or a trigger's conf {"full_refresh": true}: every model
+            # rebuilt from raw (after a change of the vocabulary, the reporting currency or a contract;
+            # each blue/green build schema keeps its own incremental facts, so two nights)
+            full_refresh="{{ (dag_run.conf or {}).get('full_refresh', False) }}",
             **dbt_task_args,
         )
     else:

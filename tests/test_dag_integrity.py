@@ -109,3 +109,16 @@ def test_every_task_tells_people_when_it_fails(dagbag):
     for t in dagbag.dags["sales_nightly"].tasks:
         callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
         assert on_failure in callbacks, t.task_id
+
+
+def test_a_full_refresh_is_asked_for_by_the_runs_conf(dagbag):
+    """`salesdw run --full-refresh` passes conf {"full_refresh": true}; without it the build stays
+    incremental."""
+    from types import SimpleNamespace
+
+    from airflow.utils.strings import to_boolean
+
+    build = dagbag.dags["sales_nightly"].get_task("dbt_build")
+    for conf, expected in (({"full_refresh": True}, True), ({}, False), (None, False)):
+        rendered = build.render_template(build.full_refresh, {"dag_run": SimpleNamespace(conf=conf)})
+        assert to_boolean(rendered) is expected, (conf, rendered)

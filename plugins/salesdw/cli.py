@@ -143,7 +143,7 @@ def cmd_run(args) -> int:
         return 2
     if args.refetch:
         os.environ["SALESDW_REFETCH"] = "1"  # read by the extract tasks (extract/api.py)
-    return 0 if run_dates(_url(), days, backfill=args.backfill) else 1
+    return 0 if run_dates(_url(), days, backfill=args.backfill, full_refresh=args.full_refresh) else 1
 
 
 def cmd_land(args) -> int:
@@ -410,6 +410,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a range: land every day's batches (a day already landed, with nothing new in the drop folders, is"
         " kept as it is), then run the DAG once for the last day (dbt builds once)",
+    )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every model from raw in the night's dbt build, after a change of the vocabulary, the reporting"
+        " currency or a contract (the incremental models keep what they built; each of the two blue/green build"
+        " schemas has its own, so run two nights with it)",
     )
     run.set_defaults(func=cmd_run)
 

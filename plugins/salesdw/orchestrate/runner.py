@@ -140,13 +140,15 @@ def simulated_sources(env: dict[str, str], echo=print):
             env.pop(name, None)
 
 
-def run_dates(url: str, days: list[date], *, echo=print, backfill: bool = False) -> bool:
+def run_dates(url: str, days: list[date], *, echo=print, backfill: bool = False, full_refresh: bool = False) -> bool:
     """`airflow dags test sales_nightly` per date, oldest first; stops at the first failure.
 
     `backfill`: every day but the last is landed with the DAG's own landing code (extract, load,
     references, the feeds gate: `land_days`), and the DAG runs once, for the last day, so dbt builds
     and the marts are checked and published once for the whole range (the incremental facts take
     every row loaded since their last build) instead of once a day.
+
+    `full_refresh`: each run's dbt build rebuilds every model from raw (the DAG's conf full_refresh).
 
     `url` is the warehouse's admin URL; nothing of the run connects with it (the DAG's tasks use the
     loader and transformer logins, and so does the check below that no other run holds these dates).
@@ -174,7 +176,7 @@ def run_dates(url: str, days: list[date], *, echo=print, backfill: bool = False)
                 if not land_days(role_url("loader", url), days[:-1], echo):
                     return False
                 days = days[-1:]
-            return _run_dates(env, days, echo)
+            return _run_dates(env, days, echo, full_refresh)
 
 
 def land_days(loader_url: str, days: list[date], echo) -> bool:
@@ -245,7 +247,8 @@ def _already_landed(loader_url: str, day: date) -> int | None:
     return int(landed[1]) if landed[0] == len(entities) else None
 
 
-def _run_dates(env: dict[str, str], days: list[date], echo) -> bool:
+def _run_dates(env: dict[str, str], days: list[date], echo, full_refresh: bool = False) -> bool:
+    conf = ["--conf", '{"full_refresh": true}'] if full_refresh else []
     log_dir = paths.STATE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     for day in days:
@@ -256,7 +259,7 @@ def _run_dates(env: dict[str, str], days: list[date], echo) -> bool:
         latest = log_dir / f"{DAG_ID}-{day.isoformat()}-latest.log"
         started = time.monotonic()
         with log.open("w") as out:
-            proc = airflow(["dags", "test", DAG_ID, logical], env, stdout=out, stderr=subprocess.STDOUT)
+            proc = airflow(["dags", "test", DAG_ID, logical, *conf], env, stdout=out, stderr=subprocess.STDOUT)
         latest.unlink(missing_ok=True)
         latest.symlink_to(log.name)
         took = time.monotonic() - started
