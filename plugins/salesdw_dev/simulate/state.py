@@ -164,13 +164,18 @@ def load_state(state_dir: Path) -> dict[tuple[str, str], EntityState]:
         raise StateError(
             f"no source state in {state_dir} (expected <source>/<entity>.jsonl files): write it with `salesdw generate`"
         )
-    threading.Thread(target=_read_all, args=(list(found.values()),), name="salesdw-sources-state", daemon=True).start()
+    threading.Thread(
+        target=read_all, args=(list(found.values()),), kwargs={"quiet": True}, name="salesdw-sources-state", daemon=True
+    ).start()
     return found
 
 
-def _read_all(states: list[EntityState]) -> None:
+def read_all(states: list[EntityState], *, quiet: bool = False) -> None:
+    """Read every entity's state not read yet (each once, whoever asks first). `quiet`: a file that
+    is not a state is said again to whoever asks for its entity, not here."""
     for state in states:
         try:
             state._read()
         except StateError:
-            pass  # said again to whoever asks for the entity
+            if not quiet:
+                raise
