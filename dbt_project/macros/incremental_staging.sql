@@ -50,12 +50,10 @@
         union
         select {{ primary_key }} from {{ this }}
         where _batch_date = any(array(select batch_date from redelivered where entity = '{{ table_name }}'))
-        {%- if deletions %}
+        {%- if deletions %} or is_deleted
         union
         select {{ primary_key }} from {{ source(source_name, table_name ~ '__deleted') }}
         where _batch_date = any(array(select batch_date from redelivered where entity = '{{ table_name }}__deleted'))
-        union
-        select {{ primary_key }} from {{ this }} where is_deleted
         {%- endif %};
         analyze {{ changed_keys_relation() }};
         delete from {{ this }}

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -63,11 +63,10 @@ def dbt(args: list[str], url: str, env: dict[str, str] | None = None, **kwargs) 
         "--profiles-dir",
         str(paths.DBT_PROJECT_DIR),
     ]
-    if next((a for a in args if not a.startswith("-")), None) not in BUILDS:
-        return subprocess.run(cmd, env=env or dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
     from salesdw.warehouse.build_lock import building
 
-    with building(url):
+    command = next((a for a in args if not a.startswith("-")), None)
+    with building(url) if command in BUILDS else nullcontext():
         return subprocess.run(cmd, env=env or dbt_env(url), cwd=paths.DBT_PROJECT_DIR, **kwargs)
 
 
