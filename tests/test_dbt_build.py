@@ -57,3 +57,26 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
             " where table_schema = 'marts_build_a'"
         ).fetchone()
         assert tables >= 3 and keyed == tables
+        # ... and every column a contract requires is NOT NULL in its table: no data test repeats these
+        manifest = json.loads((target / "manifest.json").read_text())
+        required = {
+            (node["name"], name)
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and node["config"]["contract"]["enforced"]
+            for name, column in node["columns"].items()
+            if any(c["type"] == "not_null" for c in column.get("constraints", []))
+        }
+        not_null = set(
+            conn.execute(
+                "select table_name, column_name from information_schema.columns"
+                " where table_schema = 'marts_build_a' and is_nullable = 'NO'"
+            ).fetchall()
+        )
+        assert len(required) > 100 and required <= not_null, sorted(required - not_null)
+        with conn.transaction(force_rollback=True):
+            try:
+                conn.execute("update marts_build_a.fct_opportunities set account_id = null")
+            except psycopg.errors.NotNullViolation as refused:
+                assert "account_id" in str(refused)
+            else:
+                raise AssertionError("an opportunity without its account was accepted")
