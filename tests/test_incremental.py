@@ -106,19 +106,23 @@ def _build(url: str, run_date: date, target: Path, *extra: str, lookback_days: i
 
 def _fingerprints(url: str) -> dict[str, tuple[int, str]]:
     """Row count and md5 of the ordered rows of every relation dbt built in schemas staging and
-    marts_build_a."""
+    marts_build_a, without _built_at (which build wrote a row: a full refresh writes all of them)."""
     with psycopg.connect(url) as conn:
-        tables = conn.execute(
-            "select table_schema, table_name from information_schema.tables"
-            " where table_schema in ('staging', 'marts_build_a') order by 1, 2"
-        ).fetchall()
+        columns: dict[tuple[str, str], list[str]] = {}
+        for schema, table, column in conn.execute(
+            "select table_schema, table_name, column_name from information_schema.columns"
+            " where table_schema in ('staging', 'marts_build_a') and column_name <> '_built_at'"
+            " order by table_schema, table_name, ordinal_position"
+        ):
+            columns.setdefault((schema, table), []).append(column)
         return {
             f"{schema}.{table}": conn.execute(
                 sql.SQL(
-                    "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t"
-                ).format(sql.Identifier(schema, table))
+                    "select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
+                    " from (select {} from {}) as t"
+                ).format(sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(schema, table))
             ).fetchone()
-            for schema, table in tables
+            for (schema, table), names in columns.items()
         }
 
 
@@ -188,6 +192,13 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
             ).fetchall()
             for schema, model in (("staging", "stg_crm__activities"), ("marts_build_a", "fct_activities"))
         }
+        # what the data tests of the redelivery's build read of staging's activities: its rows alone
+        (newest_build,) = conn.execute(
+            "select count(*) from staging.stg_crm__activities"
+            " where _built_at = (select max(_built_at) from staging.stg_crm__activities)"
+        ).fetchone()
+        compiled = target / "compiled" / "salesdw" / "models" / "staging" / "crm" / "_crm__models.yml"
+        tested = [path.read_text() for path in compiled.glob("not_null_stg_crm__activities_*.sql")]
         reopened = conn.execute(
             "select count(*) from marts_build_a.fct_bookings where opportunity_id = %s", [planted["reopened"]]
         ).fetchone()[0]
@@ -229,4 +240,7 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
     # the redelivery re-derived a few keys of the incremental staging tables, not the tables
     assert 0 < staged["stg_crm__activities"] <= 5, staged
     assert all(staged[model] == 0 for model in INCREMENTAL_STAGING if model != "stg_crm__activities"), staged
+    # ... and its tests read those rows, not the table (macros/latest_build.sql)
+    assert newest_build == staged["stg_crm__activities"]
+    assert tested and all("_built_at = (select max(_built_at) from" in text for text in tested)
     assert backfilled_team > 0

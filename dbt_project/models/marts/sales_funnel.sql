@@ -4,6 +4,11 @@
 -- history) and advances when it later reaches any later stage; the won and lost stages' rows
 -- count the deals won / lost in the month (by close date, as fct_bookings dates a booking).
 -- Team and region are the rep's as of the entry. Records deleted in the source do not count.
+-- Aggregated by hashing: the planner cannot estimate the groups of ten derived keys (it expects
+-- nine times as many as there are) and would sort every entry instead, spilling to disk; at scale
+-- 3 the hash took 4.4 s against the sort's 5.2 s, in 82 MB (a larger one spills in batches too).
+{{ config(pre_hook="set local enable_sort = off") }}
+
 with
 
 leads as (
@@ -176,10 +181,13 @@ aggregated as (
         region,
         product_line_key as product_line,
         lead_source_key as lead_source,
-        count(distinct record_id) as entered_count,
-        count(distinct record_id) filter (where has_advanced) as advanced_count,
-        count(distinct record_id) filter (where has_ended_won) as won_count,
-        count(distinct record_id) filter (where has_ended_lost) as lost_count
+        -- a record enters a stage once (leads by lead_id, stage entries by opportunity x stage,
+        -- closes by opportunity) and meets one rep version at a time: rows are records, and a
+        -- plain count needs no sort of 900,000 entries by ten keys (count(distinct) did, 3 s at scale 3)
+        count(*) as entered_count,
+        count(*) filter (where has_advanced) as advanced_count,
+        count(*) filter (where has_ended_won) as won_count,
+        count(*) filter (where has_ended_lost) as lost_count
 
     from entries_sliced
 

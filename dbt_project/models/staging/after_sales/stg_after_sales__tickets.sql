@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        indexes=[{'columns': ['_built_at']}],
         pre_hook="{{ collect_changed_keys('after_sales', 'tickets', 'ticket_id', deletions=true) }}",
     )
 }}
@@ -60,4 +61,8 @@ final as (
 
 )
 
-select * from final
+select
+    final.*,
+    {{ build_marker() }} as _built_at
+
+from final

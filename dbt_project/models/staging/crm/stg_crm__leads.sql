@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        indexes=[{'columns': ['_built_at']}],
         pre_hook="{{ collect_changed_keys('crm', 'leads', 'lead_id', deletions=true) }}",
     )
 }}
@@ -64,4 +65,8 @@ final as (
 
 )
 
-select * from final
+select
+    final.*,
+    {{ build_marker() }} as _built_at
+
+from final
