@@ -113,9 +113,13 @@ def _refused(url: str, statement: str) -> bool:
 
 
 def _snapshot(url: str) -> list:
-    """What set-up decides: roles (and their password verifiers), owners, ACLs, default ACLs."""
+    """What set-up decides: roles (and their password verifiers), owners, ACLs, default ACLs, the
+    roles' settings (with the xmin of their row: rewritten even when set to the same value)."""
     with psycopg.connect(url) as conn:
         return [
+            conn.execute(
+                "select setrole::regrole::text, setconfig::text, xmin::text from pg_db_role_setting order by 1"
+            ).fetchall(),
             conn.execute(
                 "select rolname, rolcanlogin, rolsuper, rolpassword from pg_authid where rolname like 'salesdw%'"
                 " order by 1"
@@ -141,6 +145,8 @@ def test_set_up_is_idempotent_and_quick(wh):
     took = time.monotonic() - started
     assert _snapshot(wh.admin) == before  # a second set-up changes nothing, passwords included
     assert took < 2, f"set-up took {took:.2f} s"
+    with psycopg.connect(wh.url("transformer")) as conn:  # the transformer's own settings
+        assert conn.execute("show work_mem").fetchone()[0] == roles.ROLE_SETTINGS["transformer"]["work_mem"]
 
 
 def test_each_login_is_what_it_says(wh):

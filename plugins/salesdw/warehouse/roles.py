@@ -184,6 +184,23 @@ def _with_login(url: str, user: str, secret: str, dbname: str | None = None) -> 
     return parts._replace(netloc=netloc, path=f"/{dbname}" if dbname else parts.path).geturl()
 
 
+def _ensure_settings(conn, role: str, settings: dict[str, str]) -> None:
+    """`alter role ... set` for each setting the role does not have yet (in every database)."""
+    from psycopg import sql
+
+    row = conn.execute(
+        "select setconfig from pg_db_role_setting where setrole = to_regrole(%s) and setdatabase = 0", [role]
+    ).fetchone()
+    current = dict(item.split("=", 1) for item in (row[0] if row else []))
+    for name, value in settings.items():
+        if current.get(name) != value:
+            conn.execute(
+                sql.SQL("alter role {} set {} = {}").format(
+                    sql.Identifier(role), sql.Identifier(name), sql.Literal(value)
+                )
+            )
+
+
 # -- set-up -------------------------------------------------------------------------------------
 def set_up(admin_url: str | None = None, *, secrets_dir: Path | None = None) -> None:
     """Create or correct the roles, schemas, ownership and privileges of the warehouse database at
@@ -206,12 +223,7 @@ def set_up(admin_url: str | None = None, *, secrets_dir: Path | None = None) -> 
                 _ensure_role(conn, LOGINS[login], password(login, secrets_dir, create=True))
             _ensure_role(conn, PII_ROLE, None)
             for login, settings in ROLE_SETTINGS.items():
-                for name, value in settings.items():
-                    conn.execute(
-                        sql.SQL("alter role {} set {} = {}").format(
-                            sql.Identifier(LOGINS[login]), sql.Identifier(name), sql.Literal(value)
-                        )
-                    )
+                _ensure_settings(conn, LOGINS[login], settings)
             db = sql.Identifier(conn.info.dbname)
             logins = sql.SQL(", ").join(sql.Identifier(name) for name in LOGINS.values())
             conn.execute(sql.SQL("revoke connect on database {} from public").format(db))
