@@ -44,7 +44,7 @@ from salesdw import paths
 from salesdw.extract import vendors
 
 from salesdw_dev.simulate.faults import FAULT_KINDS, Decision, Faults, parse_script
-from salesdw_dev.simulate.state import EntityState, StateError, format_ts, load_state, parse_ts, read_all
+from salesdw_dev.simulate.state import EntityState, StateError, format_ts, load_state, parse_ts
 from salesdw_dev.simulate.vendors import VendorApis
 
 log = logging.getLogger("salesdw_dev.simulate")
@@ -474,10 +474,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s")
     state_dir = Path(args.state_dir)
     try:
-        state = load_state(state_dir)
         # a standalone server listens once it can answer: whoever waits for its port (make bench)
         # must not time its first requests against the reading of the state
-        read_all(list(state.values()))
+        state = load_state(state_dir, wait=True)
         faults = {
             "error_rate": args.error_rate,
             "slow_rate": args.slow_rate,

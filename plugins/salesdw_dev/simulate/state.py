@@ -151,10 +151,11 @@ def _read_changes(entity: Entity, path: Path) -> list[Change]:
     return changes
 
 
-def load_state(state_dir: Path) -> dict[tuple[str, str], EntityState]:
+def load_state(state_dir: Path, *, wait: bool = False) -> dict[tuple[str, str], EntityState]:
     """Every API entity's changes, keyed by (source, entity). The files are read in a thread of
     their own, so a server can listen at once (a run's first request comes seconds later, once
-    Airflow has started); a request for an entity not read yet waits for it."""
+    Airflow has started); a request for an entity not read yet waits for it. `wait`: read them
+    here instead, a file that is not a state raising StateError."""
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
         raise StateError(f"no source state in {state_dir}: write it with `salesdw generate`")
@@ -164,18 +165,19 @@ def load_state(state_dir: Path) -> dict[tuple[str, str], EntityState]:
         raise StateError(
             f"no source state in {state_dir} (expected <source>/<entity>.jsonl files): write it with `salesdw generate`"
         )
-    threading.Thread(
-        target=read_all, args=(list(found.values()),), kwargs={"quiet": True}, name="salesdw-sources-state", daemon=True
-    ).start()
+    if wait:
+        for state in found.values():
+            state._read()
+    else:
+        threading.Thread(
+            target=_read_all, args=(list(found.values()),), name="salesdw-sources-state", daemon=True
+        ).start()
     return found
 
 
-def read_all(states: list[EntityState], *, quiet: bool = False) -> None:
-    """Read every entity's state not read yet (each once, whoever asks first). `quiet`: a file that
-    is not a state is said again to whoever asks for its entity, not here."""
+def _read_all(states: list[EntityState]) -> None:
     for state in states:
         try:
             state._read()
         except StateError:
-            if not quiet:
-                raise
+            pass  # said again to whoever asks for the entity
