@@ -11,6 +11,12 @@
     cast('{{ run_started_at.isoformat() }}' as timestamptz)
 {%- endmacro %}
 
+{#- The indexes of an incremental staging table (config indexes=...): its marker, for the newest
+    build's rows, and its key, unique (which no data test repeats). -#}
+{% macro marked_table_indexes(primary_key) -%}
+    {{ return([{'columns': ['_built_at']}, {'columns': [primary_key], 'unique': True}]) }}
+{%- endmacro %}
+
 {#-
     dbt wraps the model a generic test reads in this macro (with the test's `where` config). A model
     with a _built_at column is read as its newest build's rows; a relationships test's parent (`to`)

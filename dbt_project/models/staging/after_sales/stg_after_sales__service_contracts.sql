@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['contract_id'], 'unique': True}],
+        indexes=marked_table_indexes('contract_id'),
         pre_hook="{{ collect_changed_keys('after_sales', 'service_contracts', 'contract_id', deletions=true) }}",
     )
 }}

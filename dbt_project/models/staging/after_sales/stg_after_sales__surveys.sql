@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['survey_id'], 'unique': True}],
+        indexes=marked_table_indexes('survey_id'),
         pre_hook="{{ collect_changed_keys('after_sales', 'surveys', 'survey_id', deletions=true) }}",
     )
 }}

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['activity_id'], 'unique': True}],
+        indexes=marked_table_indexes('activity_id'),
         pre_hook="{{ collect_changed_keys('crm', 'activities', 'activity_id', deletions=true) }}",
     )
 }}

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['lead_id'], 'unique': True}],
+        indexes=marked_table_indexes('lead_id'),
         pre_hook="{{ collect_changed_keys('crm', 'leads', 'lead_id', deletions=true) }}",
     )
 }}

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['opportunity_id'], 'unique': True}],
+        indexes=marked_table_indexes('opportunity_id'),
         pre_hook="{{ collect_changed_keys('crm', 'opportunities', 'opportunity_id', deletions=true) }}",
     )
 }}

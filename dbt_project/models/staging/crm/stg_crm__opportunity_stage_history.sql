@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['history_id'], 'unique': True}],
+        indexes=marked_table_indexes('history_id'),
         pre_hook="{{ collect_changed_keys('crm', 'opportunity_stage_history', 'history_id', deletions=true) }}",
     )
 }}

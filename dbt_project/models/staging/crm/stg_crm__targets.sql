@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['target_id'], 'unique': True}],
+        indexes=marked_table_indexes('target_id'),
         pre_hook="{{ collect_changed_keys('crm', 'targets', 'target_id', deletions=true) }}",
     )
 }}

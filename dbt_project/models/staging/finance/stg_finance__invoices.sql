@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['invoice_id'], 'unique': True}],
+        indexes=marked_table_indexes('invoice_id'),
         pre_hook="{{ collect_changed_keys('finance', 'invoices', 'invoice_id') }}",
     )
 }}

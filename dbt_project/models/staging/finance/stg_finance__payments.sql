@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        indexes=[{'columns': ['_built_at']}, {'columns': ['payment_id'], 'unique': True}],
+        indexes=marked_table_indexes('payment_id'),
         pre_hook="{{ collect_changed_keys('finance', 'payments', 'payment_id') }}",
     )
 }}
