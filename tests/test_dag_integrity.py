@@ -122,3 +122,20 @@ def test_a_full_refresh_is_asked_for_by_the_runs_conf(dagbag):
     for conf, expected in (({"full_refresh": True}, True), ({}, False), (None, False)):
         rendered = build.render_template(build.full_refresh, {"dag_run": SimpleNamespace(conf=conf)})
         assert to_boolean(rendered) is expected, (conf, rendered)
+
+
+def test_dbt_tasks_make_no_lineage_events_nothing_emits(dagbag, tmp_path):
+    """Without Airflow's OpenLineage provider (not in the lock) cosmos would still read dbt's artifacts
+    into events after every dbt task, and copy the task's dbt environment (the transformer's password
+    among it) into the worker's os.environ on the way."""
+    import os
+
+    from salesdw.orchestrate import dbt_tasks
+
+    assert dbt_tasks.LINEAGE_EMITTED is False
+    before = dict(os.environ)
+    for task_id in ("source_freshness", "dbt_build"):
+        task = dagbag.dags["sales_nightly"].get_task(task_id)
+        assert task.calculate_openlineage_events_completes({"WAREHOUSE_PASSWORD": "s3cret"}, tmp_path) is False
+        assert task.openlineage_events_completes == []
+    assert dict(os.environ) == before

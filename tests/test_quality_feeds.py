@@ -2,13 +2,18 @@
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
+import psycopg
 import pytest
 from salesdw import config
+from salesdw.load.batch import after_load, partition_name
 from salesdw.load.references import check_references
 from salesdw.load.source import load_source
+from salesdw.quality.checkpoint import Suite, run_suites
 from salesdw.quality.feeds import QualityGateError, validate_feeds
+from salesdw.quality.suites import feed_suite
+from salesdw.warehouse import connect
 from salesdw_dev.generate import generate
 from salesdw_dev.generate.breaks import BREAKS
 
@@ -24,8 +29,6 @@ def _land(tmp_path, url, scale=0.05, **kwargs):
 
 
 def _results(url, run_id):
-    import psycopg
-
     with psycopg.connect(url) as conn:
         return conn.execute(
             "select suite, expectation, severity, success from audit.dq_results where run_id = %s", [run_id]
@@ -81,3 +84,55 @@ def test_one_entitys_gate_and_the_whole_nights_take_turns(tmp_path, fresh_db):
         suites["night-again"] == {f"raw.{e.raw_table}" for e in config.entities()}
         and again["evaluated"] > one["evaluated"]
     )
+
+
+def _newest_by_cursor(url) -> dict:
+    """Each cursor entity's newest record over its whole raw table, computed here from the rows."""
+    with psycopg.connect(url) as conn:
+        return {
+            e: conn.execute(f"select max(cast({e.cursor} as timestamptz)) from raw.{e.raw_table}").fetchone()[0]
+            for e in config.entities()
+            if e.cursor
+        }
+
+
+def test_a_feeds_freshness_is_judged_from_the_newest_record_of_all_its_batches(tmp_path, fresh_db):
+    """The loader notes each batch's newest cursor; the gate's freshness check reads those notes, so it
+    costs the same on the thousandth night as on the second, and still sees every batch's records."""
+    _land(tmp_path, fresh_db)
+    newest = _newest_by_cursor(fresh_db)
+    noted = "select max(newest_cursor) from audit.load_batches where status = 'loaded' and source = %s and entity = %s"
+    with psycopg.connect(fresh_db) as conn:
+        for entity, expected in newest.items():
+            assert conn.execute(noted, [entity.source, entity.name]).fetchone()[0] == expected, entity.name
+        # batches an earlier salesdw loaded have no note: the next load of the table reads theirs once
+        conn.execute("update audit.load_batches set newest_cursor = null")
+    with connect(fresh_db) as conn:
+        for entity in newest:
+            after_load(conn, entity)
+    with psycopg.connect(fresh_db) as conn:
+        for entity, expected in newest.items():
+            assert conn.execute(noted, [entity.source, entity.name]).fetchone()[0] == expected, entity.name
+
+    # on the day: a feed passes when its newest record of any batch is within freshness_warn_days
+    validate_feeds(fresh_db, D2, run_id="fresh", data_docs_dir=tmp_path / "docs")
+    with psycopg.connect(fresh_db) as conn:
+        checked = conn.execute(
+            "select suite, success, observed from audit.dq_results where run_id = 'fresh' and kwargs::text like %s",
+            ["%newest_cursor%"],
+        ).fetchall()
+    since = datetime.combine(D2 + timedelta(days=1 - config.freshness_warn_days()), time(), tzinfo=UTC)
+    assert {suite: ok for suite, ok, _ in checked} == {f"raw.{e.raw_table}": v >= since for e, v in newest.items()}
+    assert any(ok for _, ok, _ in checked) and not all(ok for _, ok, _ in checked)  # both cases seen
+    # ten days on with nothing newer, each feed with a cursor warns, naming its newest record of any batch
+    later = D2 + timedelta(days=10)
+    suites = [
+        Suite("raw", partition_name(e, D2), feed_suite(e, later, None), label=f"raw.{e.raw_table}") for e in newest
+    ]
+    summary = run_suites(
+        fresh_db, later.isoformat(), suites, gate="later", run_id="later", data_docs_dir=tmp_path / "d"
+    )
+    stale = {w.split(":")[0]: w for w in summary["warnings"] if "within" in w}
+    assert summary["failed_critical"] == 0 and set(stale) == {f"raw.{e.raw_table}" for e in newest}
+    for entity, value in newest.items():
+        assert f"break it: newest {value}" in stale[f"raw.{entity.raw_table}"], stale[f"raw.{entity.raw_table}"]

@@ -141,6 +141,7 @@ def load_file(
                 broken = 0 if proof.result() and shaped else _reject_broken(conn, batch)
                 duplicates = 0 if unique else _reject_duplicates(conn, batch)
             _write_iso_dates(conn, batch)
+            newest = _newest_cursor(conn, batch)
             _swap_in(conn, batch)
             # rows of empty fields the check set aside are blank lines, not records
             read = copied + unparsed - batch.blank_copied
@@ -148,8 +149,8 @@ def load_file(
             rejected = unparsed + broken + duplicates
             conn.execute(
                 "insert into audit.load_batches (batch_id, source, entity, batch_date, origin, status, rows_read,"
-                " rows_loaded, rows_rejected, blank_lines, started_at, finished_at) values (%s, %s, %s, %s, %s,"
-                " 'loaded', %s, %s, %s, %s, %s, now())",
+                " rows_loaded, rows_rejected, blank_lines, newest_cursor, started_at, finished_at) values (%s, %s, %s,"
+                " %s, %s, 'loaded', %s, %s, %s, %s, %s::timestamptz, %s, now())",
                 [
                     batch.batch_id,
                     entity.source,
@@ -160,6 +161,7 @@ def load_file(
                     loaded,
                     rejected,
                     batch.blank,
+                    newest,
                     batch.started,
                 ],
             )
@@ -171,8 +173,9 @@ def load_file(
     )
 
 
-def refresh_statistics(conn: Connection, entity: Entity) -> None:
-    """ANALYZE the raw table once its day's batch is in, before anything reads it.
+def after_load(conn: Connection, entity: Entity) -> None:
+    """ANALYZE the raw table once its day's batch is in, before anything reads it; and note the
+    newest cursor of its batches that an earlier salesdw loaded without it (once: see NEWEST_OF_OLDER).
 
     Autovacuum analyzes partitions but never a partitioned table, and without statistics on it the
     planner misjudges every join over raw: a nested loop in fct_opportunity_stage_history took 75 s
@@ -181,6 +184,18 @@ def refresh_statistics(conn: Connection, entity: Entity) -> None:
     """
     with conn.transaction():
         conn.execute(sql.SQL("analyze raw.{}").format(sql.Identifier(entity.raw_table)))
+        if entity.cursor:
+            newest = sql.SQL(NEWEST).format(sql.Identifier(entity.cursor), sql.Identifier("raw", entity.raw_table))
+            conn.execute(sql.SQL(NEWEST_OF_OLDER).format(newest=newest), [entity.source, entity.name])
+
+
+# A batch's newest record by its entity's cursor, '-infinity' when none has one (null: not known).
+NEWEST = "select coalesce(max(cast({} as timestamptz)), '-infinity') from {}"
+# Batches loaded before load_batches kept their newest cursor: read once from their partitions.
+NEWEST_OF_OLDER = """
+update audit.load_batches b set newest_cursor = ({newest} r where r._batch_date = b.batch_date)
+where b.status = 'loaded' and b.source = %s and b.entity = %s and b.newest_cursor is null
+"""
 
 
 def _supersede(conn: Connection, batch: _Batch) -> None:
@@ -503,6 +518,14 @@ def _move_rows(conn: Connection, batch: _Batch, ctids: list[str], reason: sql.Co
         return 0
     rows = sql.SQL("ctid = any({}::tid[])").format(sql.Literal(ctids))
     return _move_to_rejected(conn, batch, rows, reason)
+
+
+def _newest_cursor(conn: Connection, batch: _Batch) -> str | None:
+    """The new partition's newest record by the entity's cursor (as text: '-infinity' is no datetime)."""
+    if not batch.entity.cursor:
+        return None
+    query = sql.SQL(NEWEST).format(sql.Identifier(batch.entity.cursor), batch.building)
+    return conn.execute(sql.SQL("select ({})::text").format(query)).fetchone()[0]
 
 
 def _write_iso_dates(conn: Connection, batch: _Batch) -> None:

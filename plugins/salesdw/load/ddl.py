@@ -45,6 +45,9 @@ create table if not exists audit.load_batches (
 ADDED_COLUMNS = (
     ("raw._rejected", "rule", "text"),
     ("audit.load_batches", "blank_lines", "bigint not null default 0"),
+    # the batch's newest record by the entity's cursor ('-infinity': none has one), so the feeds
+    # gate judges a feed's freshness from its batches' rows here, not by re-reading every batch
+    ("audit.load_batches", "newest_cursor", "timestamptz"),
 )
 
 

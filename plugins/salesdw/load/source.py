@@ -8,7 +8,7 @@ from pathlib import Path
 from salesdw import config
 from salesdw.extract import stores
 from salesdw.extract.landing import feed_files
-from salesdw.load.batch import BatchResult, load_file, refresh_statistics
+from salesdw.load.batch import BatchResult, after_load, load_file
 from salesdw.warehouse import connect
 
 
@@ -24,5 +24,5 @@ def load_source(
             with stores.local_copy(landed) as path:
                 results.append(load_file(conn, entities[name], path, day, origin=str(landed)))
         for name in files:
-            refresh_statistics(conn, entities[name])
+            after_load(conn, entities[name])
         return results

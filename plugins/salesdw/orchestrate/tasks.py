@@ -46,7 +46,7 @@ def load(source: str, extracted: dict, day: date, *, url: str) -> list[dict]:
     (SALESDW_LANDING_URL), read from a local copy, so any worker loads what another extracted."""
     from salesdw.extract import stores
     from salesdw.extract.files import settle_load
-    from salesdw.load.batch import load_file, refresh_statistics
+    from salesdw.load.batch import after_load, load_file
     from salesdw.warehouse import connect
 
     def load_landed(conn, entity: config.Entity, landed: str, origin: str | None = None):
@@ -65,7 +65,7 @@ def load(source: str, extracted: dict, day: date, *, url: str) -> list[dict]:
             settle_load(conn, entity, day, extracted, error=str(exc))
             raise
         settle_load(conn, entity, day, extracted, batch_id=result.batch_id)
-        refresh_statistics(conn, entity)
+        after_load(conn, entity)
         results = [asdict(result) | {"status": "loaded", "note": extracted.get("note", "")}]
         deleted_path = extracted.get("deleted_path")
         if entity.snapshot:  # a full snapshot: what the last one had and this one lacks was deleted
@@ -76,7 +76,7 @@ def load(source: str, extracted: dict, day: date, *, url: str) -> list[dict]:
             deleted_path = str(listing)
         if deleted_path:
             deleted = load_landed(conn, entity.deletions(), deleted_path)
-            refresh_statistics(conn, entity.deletions())
+            after_load(conn, entity.deletions())
             results.append(asdict(deleted) | {"status": "loaded", "note": ""})
     return [r | {"batch_date": str(r["batch_date"])} for r in results]
 
