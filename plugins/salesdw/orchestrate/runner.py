@@ -163,14 +163,16 @@ def run_dates(url: str, days: list[date], *, echo=print, backfill: bool = False,
             "(plausible_dates.not_before in sources.yml): lower it there to load older data"
         )
     connect(url, "run: is the warehouse up").close()  # one sentence if not, before anything else
-    # served into this process's environment: the landing of a backfill runs here, the DAG in Airflow's
-    with simulated_sources(os.environ, echo):
-        env = airflow_env(url)
-        with run_lock(
-            role_url("loader", url), days, metadata_url=env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dag_id=DAG_ID
-        ):
-            build_manifest(url)
-            ensure_airflow_db(env)
+    env = airflow_env(url)
+    with run_lock(
+        role_url("loader", url), days, metadata_url=env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dag_id=DAG_ID
+    ):
+        build_manifest(url)
+        ensure_airflow_db(env)
+        # Served once the set-up above is done (its state loads in a thread of this process, which held
+        # the set-up back a second), into this process's environment (a backfill lands here) and Airflow's.
+        with simulated_sources(os.environ, echo):
+            env.update({name: os.environ[name] for name in API_CONNECTIONS if name in os.environ})
             if backfill and len(days) > 1:
                 if not land_days(role_url("loader", url), days[:-1], echo):
                     return False
