@@ -313,6 +313,54 @@ def test_summary_reports_the_marts(nightly):
     assert "n/a" not in out.split("load batches")[0]  # every headline has a value
 
 
+def test_an_excel_export_holds_the_marts_figures(nightly, tmp_path):
+    """`salesdw export --xlsx`: a sheet per mart, as the BI login reads it, figures equal to the marts."""
+    from openpyxl import load_workbook
+
+    url, _, env = nightly
+    book = tmp_path / "marts.xlsx"
+    out = _salesdw(["export", "--xlsx", str(book)], env)
+    assert f"{len(MARTS)} marts" in out
+    workbook = load_workbook(book)
+    about = {row[0]: row[1] for row in workbook["About"].iter_rows(min_row=4, values_only=True)}
+    columns_of = (
+        "select a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum)"
+        " from pg_attribute a where a.attrelid = %s::regclass and a.attnum > 0 order by a.attnum"
+    )
+    with psycopg.connect(url) as conn:
+        for mart in MARTS:
+            sheet, rows = workbook[mart[:31]], conn.execute(f"select count(*) from marts.{mart}").fetchone()[0]
+            assert sheet.freeze_panes == "A2" and about[mart] == rows, mart
+            values = list(sheet.iter_rows(min_row=2, values_only=True))
+            assert len(values) == rows, mart
+            for j, (column, kind, comment) in enumerate(conn.execute(columns_of, [f"marts.{mart}"]).fetchall()):
+                header = sheet.cell(1, j + 1)
+                assert header.comment.text == f"{column}: {comment or ''}".strip(), (mart, column)
+                if kind.startswith("numeric"):  # numbers as numbers, every digit kept
+                    total = conn.execute(f"select coalesce(sum({column}), 0) from marts.{mart}").fetchone()[0]
+                    cells = [v[j] for v in values if v[j] is not None]
+                    assert all(isinstance(v, int | float) for v in cells), (mart, column)
+                    assert sum(Decimal(str(v)) for v in cells) == total, (mart, column)
+                elif kind == "date":  # dates as dates
+                    low, high = conn.execute(f"select min({column}), max({column}) from marts.{mart}").fetchone()
+                    cells = [v[j].date() for v in values if v[j] is not None]
+                    assert (min(cells, default=None), max(cells, default=None)) == (low, high), (mart, column)
+    # the columns' dbt meta formats them: reporting currency with its code, source currency, rates
+    attainment, bookings = workbook["target_attainment"], workbook["fct_bookings"]
+    headers = {cell.comment.text.split(":")[0]: cell.column for cell in attainment[1]}
+    assert attainment.cell(2, headers["target_amount"]).number_format == '#,##0.00 "CNY"'
+    assert attainment.cell(2, headers["attainment_rate"]).number_format == "0.0%"
+    assert attainment.cell(1, headers["target_amount"]).value == "Sum of the targets of the rows in the period"
+    headers = {cell.comment.text.split(":")[0]: cell.column for cell in bookings[1]}
+    assert bookings.cell(2, headers["booking_amount"]).number_format == "#,##0.00"
+    # person data as BI reads it: masked
+    reps = workbook["dim_sales_rep"]
+    name = next(cell.column for cell in reps[1] if cell.comment.text.startswith("rep_name:"))
+    assert all(str(row[name - 1]).startswith("person-") for row in reps.iter_rows(min_row=2, values_only=True))
+    refused = _salesdw(["export", "--xlsx", str(tmp_path / "x.xlsx"), "--mart", "nope"], env, ok=False)
+    assert refused.returncode == 1 and "no published mart 'nope' in schema marts" in refused.stderr
+
+
 def test_a_corrected_delivery_replaces_the_day_and_one_more_day_extends_the_world(nightly, tmp_path):
     """The ERP sends a partial export for a day and the night publishes it; the full one is re-sent,
     then `salesdw generate` adds the next day of the same world and the next night publishes both."""

@@ -261,6 +261,7 @@ def _operator_error(exc: Exception) -> str | None:
 
     from salesdw.extract.run import MissingConnectionError
     from salesdw.orchestrate.preflight import RunInProgressError, WarehouseUnreachableError, unreachable
+    from salesdw.publish.excel import ExportError
     from salesdw.warehouse import WarehouseError
 
     if isinstance(exc, psycopg.OperationalError):
@@ -269,7 +270,15 @@ def _operator_error(exc: Exception) -> str | None:
         url = os.environ.get("WAREHOUSE_URL") or f"postgresql://127.0.0.1:{embedded().port}/salesdw"
         return str(unreachable(url, exc))
     if isinstance(
-        exc, (WarehouseError, WarehouseUnreachableError, RunInProgressError, MissingConnectionError, FileNotFoundError)
+        exc,
+        (
+            WarehouseError,
+            WarehouseUnreachableError,
+            RunInProgressError,
+            MissingConnectionError,
+            FileNotFoundError,
+            ExportError,
+        ),
     ):
         return str(exc)
     return None
@@ -280,6 +289,19 @@ def cmd_summary(args) -> int:
     from salesdw.warehouse.roles import role_url
 
     print(render(summary(role_url("transformer", _url())), 'psql "$(salesdw db url --role bi)"'))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from salesdw import deployment
+    from salesdw.orchestrate.runner import build_manifest
+    from salesdw.publish.excel import export_xlsx
+    from salesdw.warehouse.roles import role_url
+
+    url = _url()
+    build_manifest(url)  # the columns' formats are their dbt meta; a no-op when the project is unchanged
+    rows = export_xlsx(role_url("bi", url), args.xlsx, args.mart, reporting_currency=deployment.reporting_currency())
+    print(f"{args.xlsx}: {len(rows)} marts, {sum(rows.values()):,} rows (read as the BI login)")
     return 0
 
 
@@ -441,6 +463,11 @@ def parser() -> argparse.ArgumentParser:
     land.set_defaults(func=cmd_land)
 
     sub.add_parser("summary", help="print what the marts hold").set_defaults(func=cmd_summary)
+
+    export = sub.add_parser("export", help="write the published marts to an Excel workbook, a sheet per mart")
+    export.add_argument("--xlsx", type=Path, required=True, help="the workbook to write, e.g. marts.xlsx")
+    export.add_argument("--mart", action="append", help="only this mart (repeat for several; default: every one)")
+    export.set_defaults(func=cmd_export)
 
     dbt = sub.add_parser("dbt", help="run dbt against the warehouse, e.g. `salesdw dbt build`")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
