@@ -36,18 +36,18 @@ checks as (
     union all
 
     select
-        'cash_collected',
-        (select coalesce(sum(cash_collected), 0) from customers),
-        coalesce(sum(amount_reporting), 0)
+        'cash_collected' as measure,
+        (select coalesce(sum(cash_collected), 0) from customers) as clv_total,
+        coalesce(sum(amount_reporting), 0) as fact_total
     from payments
     where account_id in (select customer_id from customers)
 
     union all
 
     select
-        'gross_margin on the bookings basis',
-        (select coalesce(sum(gross_margin), 0) from customers where value_basis = 'bookings'),
-        coalesce(sum(booking_amount_reporting), 0)
+        'gross_margin on the bookings basis' as measure,
+        (select coalesce(sum(gross_margin), 0) from customers where value_basis = 'bookings') as clv_total,
+        coalesce(sum(booking_amount_reporting), 0) as fact_total
     from bookings
     where account_id in (select customer_id from customers where value_basis = 'bookings')
 

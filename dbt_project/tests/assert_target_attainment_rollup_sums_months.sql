@@ -20,9 +20,9 @@ monthly_members as (
 
     select 'rep' as level, rep_id as member_id, monthly.* from monthly
     union all
-    select 'team', team, monthly.* from monthly
+    select 'team' as level, team as member_id, monthly.* from monthly
     union all
-    select 'region', region, monthly.* from monthly
+    select 'region' as level, region as member_id, monthly.* from monthly
 
 ),
 
@@ -96,16 +96,16 @@ final as (
     -- and every level x period type covers all of the months exactly once
     select
         rollup.level,
-        null,
-        null,
+        null as member_id,
+        null as product_line,
         rollup.period_type,
-        null,
-        sum(rollup.target_amount),
-        max(month_totals.target_amount),
-        sum(rollup.bookings_amount),
-        max(month_totals.bookings_amount),
-        sum(rollup.cash_collected_amount),
-        max(month_totals.cash_collected_amount)
+        null as period_start,
+        sum(rollup.target_amount) as target_amount,
+        max(month_totals.target_amount) as months_target_amount,
+        sum(rollup.bookings_amount) as bookings_amount,
+        max(month_totals.bookings_amount) as months_bookings_amount,
+        sum(rollup.cash_collected_amount) as cash_collected_amount,
+        max(month_totals.cash_collected_amount) as months_cash_collected_amount
 
     from rollup
 

@@ -93,12 +93,12 @@ ranked as (
         -- margin of the accounts ranked above this one, as a share of all positive margin
         coalesce(
             sum(greatest(gross_margin, 0)) over (
-                order by gross_margin desc, customer_id
+                order by gross_margin desc, customer_id asc
                 rows between unbounded preceding and 1 preceding
             ),
             0
         ) / nullif(sum(greatest(gross_margin, 0)) over (), 0) as margin_share_before,
-        percent_rank() over (order by predicted_margin desc, customer_id) as predicted_rank
+        percent_rank() over (order by predicted_margin desc, customer_id asc) as predicted_rank
 
     from joined
 

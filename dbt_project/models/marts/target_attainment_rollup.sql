@@ -25,12 +25,12 @@ levels as (
 
     union all
 
-    select 'team', team, team, monthly.*
+    select 'team' as level, monthly.team as member_id, monthly.team as member_name, monthly.*
     from monthly
 
     union all
 
-    select 'region', region, region, monthly.*
+    select 'region' as level, monthly.region as member_id, monthly.region as member_name, monthly.*
     from monthly
 
 ),

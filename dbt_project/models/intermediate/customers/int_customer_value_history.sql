@@ -133,7 +133,7 @@ latest_contracts as (
 
     where is_deleted is not true and start_date <= {{ get_run_date() }}
 
-    order by account_id, end_date desc, start_date desc, contract_id desc
+    order by account_id asc, end_date desc, start_date desc, contract_id desc
 
 ),
 

@@ -26,12 +26,13 @@ periods as (
 
     union all
 
-    select month, 'quarter', cast(date_trunc('quarter', month) as date), 3
+    select
+        month, 'quarter' as period_type, cast(date_trunc('quarter', month) as date) as period_start, 3 as period_months
     from months
 
     union all
 
-    select month, 'year', cast(date_trunc('year', month) as date), 12
+    select month, 'year' as period_type, cast(date_trunc('year', month) as date) as period_start, 12 as period_months
     from months
 
     -- shift into the fiscal frame (its first month lands on January), truncate, shift back
@@ -39,12 +40,12 @@ periods as (
 
     select
         month,
-        'fiscal_quarter',
+        'fiscal_quarter' as period_type,
         cast(
             date_trunc('quarter', month + interval '{{ shift_months }} months')
             - interval '{{ shift_months }} months' as date
-        ),
-        3
+        ) as period_start,
+        3 as period_months
 
     from months
 
@@ -52,12 +53,12 @@ periods as (
 
     select
         month,
-        'fiscal_year',
+        'fiscal_year' as period_type,
         cast(
             date_trunc('year', month + interval '{{ shift_months }} months')
             - interval '{{ shift_months }} months' as date
-        ),
-        12
+        ) as period_start,
+        12 as period_months
 
     from months
 

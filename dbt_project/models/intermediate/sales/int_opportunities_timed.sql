@@ -13,7 +13,7 @@ timed as (
 
     select
         *,
-        not (is_won or is_lost) as is_open,
+        not is_won and not is_lost as is_open,
         {{ to_reporting_date('created_at') }} as created_date
 
     from opportunities

@@ -1,5 +1,6 @@
 -- The calendar: one row per day from calendar_first_day() to calendar_last_day() (every day a
--- record's date can hold, by the loader's plausible_dates: 2000-01-01 .. five years ahead), with the calendar and the fiscal periods every mart can join to.
+-- record's date can hold, by the loader's plausible_dates: 2000-01-01 .. five years ahead), with
+-- the calendar and the fiscal periods every mart can join to.
 -- The fiscal year starts in month var fiscal_year_start_month and is named by the calendar
 -- year in which it ends (macros/fiscal_calendar.sql).
 with

@@ -141,7 +141,7 @@ invoice_paid_as_of as (
     left join payments_to_date
         on
             invoice_as_of_dates.invoice_id = payments_to_date.invoice_id
-            and payments_to_date.paid_on <= invoice_as_of_dates.as_of_date
+            and invoice_as_of_dates.as_of_date >= payments_to_date.paid_on
 
     group by
         invoice_as_of_dates.invoice_id,

@@ -27,7 +27,9 @@ converted as (
 
     from opportunities
 
-    {{ join_fx_rate('fx', 'opportunities.currency', 'coalesce(opportunities.closed_date, opportunities.created_date)') }}
+    {{ join_fx_rate(
+        'fx', 'opportunities.currency', 'coalesce(opportunities.closed_date, opportunities.created_date)'
+    ) }}
 
 ),
 

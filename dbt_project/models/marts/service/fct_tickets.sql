@@ -42,7 +42,7 @@ ticket_surveys as (
     where ticket_id is not null
 
     order by
-        ticket_id,
+        ticket_id asc,
         submitted_at desc nulls last,
         survey_id desc
 
