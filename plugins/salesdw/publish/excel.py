@@ -90,6 +90,11 @@ def column_formats(reporting_currency: str) -> dict[str, dict[str, str]]:
             continue
         for column in node["columns"].values():
             kind = (column.get("meta") or {}).get("format")
+            if kind and kind not in formats:
+                raise ExportError(
+                    f"{node['original_file_path']}: column {column['name']} has meta format {kind!r};"
+                    f" expected one of {', '.join(sorted(formats))}"
+                )
             if kind:
                 found.setdefault(node["name"], {})[column["name"]] = formats[kind]
     return found
