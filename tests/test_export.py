@@ -1,9 +1,7 @@
 """`salesdw export --xlsx`: what makes a header, and that every amount of the marts says its currency.
 (The workbook itself, from a night's real marts, is checked in test_end_to_end.py.)"""
 
-import json
-
-from salesdw import paths
+from salesdw.manifest import column_meta, nodes
 from salesdw.publish.excel import column_formats, header_of
 
 
@@ -23,10 +21,9 @@ def test_a_header_is_the_descriptions_first_clause():
 def test_every_amount_of_the_marts_says_its_currency(dbt_manifest):
     """A mart's money column (numeric(18,2)) declares `meta: {format: reporting_currency}` or, in a
     source currency, `amount`; every declared format is one the export knows."""
-    manifest = json.loads(paths.DBT_MANIFEST.read_text())
-    marts = [n for n in manifest["nodes"].values() if n["resource_type"] == "model" and "marts" in n["fqn"][:2]]
+    marts = [node for node in nodes("model").values() if node["original_file_path"].startswith("models/marts/")]
     amounts = {
-        (node["name"], column["name"]): (column.get("meta") or {}).get("format")
+        (node["name"], column["name"]): column_meta(column).get("format")
         for node in marts
         for column in node["columns"].values()
         if column.get("data_type") == "numeric(18,2)"

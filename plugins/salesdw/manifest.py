@@ -14,16 +14,16 @@ def nodes(resource_type: str, manifest: Path = paths.DBT_MANIFEST) -> dict[str, 
     return {node["name"]: node for node in found if node["resource_type"] == resource_type}
 
 
+def column_meta(column: dict) -> dict:
+    """A column's `meta` as its YAML gives it (dbt keeps a column's meta both at the top and under its config)."""
+    return {**(column.get("config") or {}).get("meta", {}), **(column.get("meta") or {})}
+
+
 def pii_columns(models, manifest: Path = paths.DBT_MANIFEST) -> dict[str, list[str]]:
-    """Each model's person-data columns: those its YAML marks `meta: {pii: true}` (dbt keeps a column's
-    meta both at the top and under its config)."""
+    """Each model's person-data columns: those its YAML marks `meta: {pii: true}`."""
     found = nodes("model", manifest)
     return {
-        model: [
-            name
-            for name, column in found[model]["columns"].items()
-            if {**(column.get("config") or {}).get("meta", {}), **(column.get("meta") or {})}.get("pii")
-        ]
+        model: [name for name, column in found[model]["columns"].items() if column_meta(column).get("pii")]
         for model in models
         if model in found
     }

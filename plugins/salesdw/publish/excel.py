@@ -17,7 +17,6 @@ A mart over Excel's 1,048,576 rows a sheet is refused, by name: BI tools read it
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from salesdw import paths
+from salesdw.manifest import column_meta, nodes
 from salesdw.publish.publications import PUBLISHED_SCHEMA
 
 MAX_ROWS = 1_048_575  # Excel's rows a sheet, less the header
@@ -83,13 +82,12 @@ def export_xlsx(url: str, path: Path, marts: list[str] | None = None, *, reporti
 def column_formats(reporting_currency: str) -> dict[str, dict[str, str]]:
     """Each mart's columns' Excel number formats, from their dbt `meta: {format:}` (dbt's manifest)."""
     formats = dict(NUMBER_FORMATS, reporting_currency=f'#,##0.00 "{reporting_currency}"')
-    manifest = json.loads(paths.DBT_MANIFEST.read_text())
     found: dict[str, dict[str, str]] = {}
-    for node in manifest["nodes"].values():
-        if node["resource_type"] != "model" or not node["original_file_path"].startswith("models/marts/"):
+    for node in nodes("model").values():
+        if not node["original_file_path"].startswith("models/marts/"):
             continue
         for column in node["columns"].values():
-            kind = (column.get("meta") or {}).get("format")
+            kind = column_meta(column).get("format")
             if kind and kind not in formats:
                 raise ExportError(
                     f"{node['original_file_path']}: column {column['name']} has meta format {kind!r};"
@@ -119,9 +117,8 @@ def header_of(column: str, description: str | None) -> str:
 
 
 def _write_mart(conn: psycopg.Connection, sheet, mart: str, columns: list, formats: dict[str, str]) -> int:
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.comments import Comment
-    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     headers, seen = [], set()
     for name, _, description in columns:
@@ -129,13 +126,12 @@ def _write_mart(conn: psycopg.Connection, sheet, mart: str, columns: list, forma
         if header in seen:  # two descriptions opening alike: the column's name tells them apart
             header = f"{header} ({name})"
         seen.add(header)
-        cell = WriteOnlyCell(sheet, value=header)
-        cell.font = Font(bold=True)
+        cell = _bold(sheet, header)
         cell.comment = Comment(f"{name}: {description or ''}".strip(), "salesdw", width=400, height=160)
         headers.append(cell)
     number_formats = [formats.get(name) or _type_format(kind) for name, kind, _ in columns]
-    for letter, header in zip(_letters(len(columns)), headers, strict=True):
-        sheet.column_dimensions[letter].width = min(max(len(header.value) + 2, 12), HEADER_CHARS)
+    for number, header in enumerate(headers, start=1):
+        sheet.column_dimensions[get_column_letter(number)].width = min(max(len(header.value) + 2, 12), HEADER_CHARS)
     sheet.freeze_panes = "A2"
     sheet.append(headers)
     rows = 0
@@ -175,25 +171,20 @@ def _type_format(kind: str) -> str | None:
 
 
 def _write_about(sheet, written: dict[str, int], described: dict[str, str | None]) -> None:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    def bold(text: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.font = Font(bold=True)
-        return cell
-
     sheet.column_dimensions["A"].width = 32
     sheet.column_dimensions["C"].width = 120
     made = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    sheet.append([bold(f"salesdw: the published marts (schema {PUBLISHED_SCHEMA}), exported {made}")])
+    sheet.append([_bold(sheet, f"salesdw: the published marts (schema {PUBLISHED_SCHEMA}), exported {made}")])
     sheet.append([])
-    sheet.append([bold("sheet"), bold("rows"), bold("what it holds")])
+    sheet.append([_bold(sheet, "sheet"), _bold(sheet, "rows"), _bold(sheet, "what it holds")])
     for mart, rows in written.items():
         sheet.append([mart[:31], rows, (described.get(mart) or "").strip()])
 
 
-def _letters(n: int) -> list[str]:
-    from openpyxl.utils import get_column_letter
+def _bold(sheet, text: str):
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
-    return [get_column_letter(i) for i in range(1, n + 1)]
+    cell = WriteOnlyCell(sheet, value=text)
+    cell.font = Font(bold=True)
+    return cell
