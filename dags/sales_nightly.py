@@ -12,12 +12,13 @@ from cosmos.airflow.graph import is_detached_test
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 from salesdw import config, paths
+from salesdw.manifest import marts
 from salesdw.orchestrate.alerts import on_failure
 from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, warehouse_asset_uri
 from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
 from salesdw.orchestrate.dbt_tasks import PARSE_CACHE, NightlyBuild, NightlySource, NightlyTest
 from salesdw.orchestrate.memory import log_peak, reset_peak
-from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE, MARTS
+from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE
 
 DOC = """
 ### sales_nightly
@@ -39,7 +40,8 @@ Every night, for the day that just ended (the run's data interval):
    naming the test and the view of its rows in `dbt_test__audit`; each node's result in
    `audit.dbt_results` and the task's log (`SALESDW_DBT_EXECUTION=per_model` renders a cosmos task
    per model instead: README, "What a night costs");
-5. **publish**: point every view of schema `marts`, the one BI reads, at the build schema's tables,
+5. **publish**: point every view of schema `marts`, the one BI reads (a view per model under
+   `dbt_project/models/marts/`, as dbt's manifest lists them), at the build schema's tables,
    in one transaction, and record it in `audit.publications`: no row is copied, so its cost does not
    grow with the marts. A failed check leaves `marts` as it was.
 
@@ -288,8 +290,12 @@ def sales_nightly():
             **dbt_task_args,
         )
 
+    # what it publishes: every model under models/marts/, read from dbt's manifest (without one, the
+    # DAG still loads and publish stops, saying how to write it)
+    published = marts() if paths.DBT_MANIFEST.is_file() else ()
+
     @task(
-        outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in MARTS],
+        outlets=[Asset(warehouse_asset_uri("marts", mart)) for mart in published],
         pool=WAREHOUSE_POOL,
         multiple_outputs=False,
     )

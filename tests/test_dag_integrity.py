@@ -2,6 +2,7 @@
 
 import pytest
 from salesdw import config, paths
+from salesdw.manifest import marts
 from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
 
 
@@ -55,6 +56,9 @@ def test_sales_nightly_shape(dagbag):
     assert dag.start_date.date() == config.earliest_date()
     outlets = {o.uri for o in dag.get_task("crm.load").outlets}
     assert "postgres://warehouse:5432/salesdw/raw/crm__opportunities" in outlets
+    # publish updates an asset per model under models/marts/, as dbt's manifest lists them
+    published = {o.uri.rsplit("/", 1)[1] for o in dag.get_task("publish").outlets}
+    assert published == set(marts()) and "target_attainment" in published
 
 
 def test_sales_nightly_renders_a_task_per_model_on_request(dbt_manifest):

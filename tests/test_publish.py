@@ -5,8 +5,9 @@ import threading
 import time
 
 import psycopg
+import pytest
 from salesdw.publish import publications
-from salesdw.publish.publications import build_schema, prune_versions, published_table, swap_in
+from salesdw.publish.publications import PublicationError, build_schema, prune_versions, published_table, swap_in
 
 MARTS = ("fct_big", "dim_small")
 
@@ -24,11 +25,11 @@ def _build(conn, version: int, rows: int = 300_000) -> str:
     return schema
 
 
-def _publish(url: str) -> list[str]:
+def _publish(url: str, marts: tuple[str, ...] = MARTS) -> list[str]:
     """As publish() does: every view at once, then the versions no view reads are pruned."""
     with psycopg.connect(url) as conn:
         with conn.transaction():
-            swap_in(conn, MARTS, pii={})
+            swap_in(conn, marts, pii={})
         return prune_versions(conn)
 
 
@@ -106,6 +107,27 @@ def test_publication_points_at_the_built_tables_and_the_build_schemas_take_turns
         assert conn.execute("select max(version), count(*) from marts.fct_big").fetchone() == (3, 100)
         copies = conn.execute("select count(*) from pg_tables where schemaname = 'marts_versions'").fetchone()[0]
         assert copies == 0
+
+
+def test_a_mart_whose_model_is_gone_leaves_marts_unless_a_bi_view_reads_it(fresh_db):
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        _build(conn, 1, rows=10)
+        _publish(fresh_db)
+        _build(conn, 2, rows=10)
+        _publish(fresh_db)  # both build schemas hold dim_small now
+        conn.execute("create view public.small_report as select * from marts.dim_small")
+        _build(conn, 3, rows=10)
+        with pytest.raises(PublicationError, match=r"marts.dim_small .* no longer under models/marts/.*small_report"):
+            _publish(fresh_db, ("fct_big",))  # dim_small's model deleted, a BI user's view still on it
+        assert published_table(conn, "dim_small") == "marts_build_b.dim_small"  # nothing published
+        conn.execute("drop view public.small_report")
+        _publish(fresh_db, ("fct_big",))
+        left = conn.execute(
+            "select format('%s.%s', schemaname, tablename) from pg_tables where tablename = 'dim_small'"
+            " union all select format('%s.%s', schemaname, viewname) from pg_views where viewname = 'dim_small'"
+        ).fetchall()
+        assert left == []  # its view and the tables dbt left for it in both build schemas
+        assert conn.execute("select max(version) from marts.fct_big").fetchone() == (3,)
 
 
 def test_an_earlier_salesdw_s_versioned_copies_go_once_nothing_reads_them(fresh_db, monkeypatch):

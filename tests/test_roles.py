@@ -1,7 +1,6 @@
 """Least privilege, against a real server: each login can do its job and no more, grants and BI
 users' views survive publications, person data reaches BI masked (warehouse/roles.py, publish/)."""
 
-import json
 import stat
 import time
 import uuid
@@ -9,9 +8,8 @@ import uuid
 import psycopg
 import pytest
 from psycopg import sql
-from salesdw import paths
+from salesdw.manifest import marts, nodes
 from salesdw.publish.publications import (
-    MARTS,
     PublicationError,
     build_schema_of,
     prune_versions,
@@ -67,12 +65,11 @@ def _name(prefix: str) -> str:
 def _build_marts(url: str, version: int = 1) -> None:
     """What dbt (as the transformer) leaves in tonight's build schema: every published mart with the columns its model
     declares, one row; the person-data columns hold a name."""
-    models = json.loads(paths.DBT_MANIFEST.read_text())["nodes"].values()
-    declared = {n["name"]: n["columns"] for n in models if n["resource_type"] == "model" and n["name"] in MARTS}
+    models = nodes("model")
     schema = build_schema_of(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        for mart in MARTS:
-            columns = declared[mart] or {"id": {"data_type": "integer"}}
+        for mart in marts():
+            columns = models[mart]["columns"] or {"id": {"data_type": "integer"}}
             table = sql.Identifier(schema, mart)
             conn.execute(sql.SQL("drop table if exists {}").format(table))
             conn.execute(
@@ -227,7 +224,7 @@ def test_the_transformer_builds_checks_and_publishes(wh, dbt_manifest):
     )  # dbt source freshness, into a table set-up made: no CREATE on audit needed
     _build_marts(wh.url("transformer"))
     published = publish(transformer, "2026-01-01", run_id="run1")
-    assert set(published["mart_rows"]) == set(MARTS)
+    assert set(published["mart_rows"]) == set(marts())
     with psycopg.connect(transformer) as conn:
         assert conn.execute("select count(*) from audit.publications").fetchone() == (1,)
         assert conn.execute("select count(*) from audit.dq_results").fetchone() == (1,)
@@ -247,7 +244,7 @@ def test_bi_reads_every_mart_and_nothing_else(wh, dbt_manifest):
     _build_marts(wh.url("transformer"), version=2)  # the next night's build, not published
     bi = wh.url("bi")
     with psycopg.connect(bi) as conn:
-        for mart in MARTS:
+        for mart in marts():
             rows = conn.execute(sql.SQL("select count(*) from marts.{}").format(sql.Identifier(mart))).fetchone()
             assert rows == (1,), mart
         assert published_table(conn, "dim_sales_rep") == "marts_build_a.dim_sales_rep"
@@ -319,7 +316,7 @@ def test_grants_survive_two_publications(wh, dbt_manifest):
             ).fetchone() == (True,)
             assert conn.execute("select _version from marts.fct_bookings").fetchone() == (2,)
         with psycopg.connect(wh.url("bi")) as conn:
-            for mart in MARTS:
+            for mart in marts():
                 conn.execute(sql.SQL("select * from marts.{}").format(sql.Identifier(mart)))
             described = conn.execute("select obj_description('marts.fct_bookings'::regclass, 'pg_class')")
             assert described.fetchone() == ("fct_bookings, the mart",)  # what BI tools show

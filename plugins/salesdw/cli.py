@@ -285,10 +285,13 @@ def _operator_error(exc: Exception) -> str | None:
 
 
 def cmd_summary(args) -> int:
+    from salesdw.orchestrate.runner import build_manifest
     from salesdw.publish.summary import render, summary
     from salesdw.warehouse.roles import role_url
 
-    print(render(summary(role_url("transformer", _url())), 'psql "$(salesdw db url --role bi)"'))
+    url = _url()
+    build_manifest(url)  # which models are marts; a no-op when the project is unchanged
+    print(render(summary(role_url("transformer", url)), 'psql "$(salesdw db url --role bi)"'))
     return 0
 
 

@@ -14,6 +14,18 @@ def nodes(resource_type: str, manifest: Path = paths.DBT_MANIFEST) -> dict[str, 
     return {node["name"]: node for node in found if node["resource_type"] == resource_type}
 
 
+MARTS_DIR = "models/marts/"  # every model under it is published: built, audited by its tests, then read by BI
+
+
+def marts(manifest: Path = paths.DBT_MANIFEST) -> tuple[str, ...]:
+    """The marts: the project's models under models/marts/, by area folder and name (their file path).
+    What is published is read here, so a new mart needs its SQL and YAML and nothing else."""
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: no dbt manifest; `salesdw dbt parse` writes it")
+    found = [node for node in nodes("model", manifest).values() if node["original_file_path"].startswith(MARTS_DIR)]
+    return tuple(node["name"] for node in sorted(found, key=lambda node: node["original_file_path"]))
+
+
 def column_meta(column: dict) -> dict:
     """A column's `meta` as its YAML gives it (dbt keeps a column's meta both at the top and under its config)."""
     return {**(column.get("config") or {}).get("meta", {}), **(column.get("meta") or {})}

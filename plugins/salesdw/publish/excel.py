@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from salesdw.manifest import column_meta, nodes
+from salesdw.manifest import column_meta, marts, nodes
 from salesdw.publish.publications import PUBLISHED_SCHEMA
 
 MAX_ROWS = 1_048_575  # Excel's rows a sheet, less the header
@@ -83,9 +83,8 @@ def column_formats(reporting_currency: str) -> dict[str, dict[str, str]]:
     """Each mart's columns' Excel number formats, from their dbt `meta: {format:}` (dbt's manifest)."""
     formats = dict(NUMBER_FORMATS, reporting_currency=f'#,##0.00 "{reporting_currency}"')
     found: dict[str, dict[str, str]] = {}
-    for node in nodes("model").values():
-        if not node["original_file_path"].startswith("models/marts/"):
-            continue
+    models = nodes("model")
+    for node in (models[mart] for mart in marts()):
         for column in node["columns"].values():
             kind = column_meta(column).get("format")
             if kind and kind not in formats:

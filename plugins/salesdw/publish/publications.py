@@ -27,6 +27,8 @@ import secrets
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
+from salesdw import manifest
+
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql as psycopg_sql
@@ -39,33 +41,6 @@ BUILD_SCHEMA_VARIABLE = "SALESDW_MARTS_BUILD_SCHEMA"
 VERSIONS_SCHEMA = "marts_versions"
 SWAP_LOCK_TIMEOUT = "5min"  # how long a publication waits for running BI queries to finish
 PSEUDONYM_KEY = "_pseudonym_key"  # in VERSIONS_SCHEMA, out of BI's reach: the masks' secret
-
-# What BI reads in schema marts: the reporting marts, then the conformed facts and dimensions.
-MARTS = (
-    "customer_lifetime_value",
-    "sales_funnel",
-    "target_attainment",
-    "target_attainment_rollup",
-    "collections",
-    "customer_service",
-    "fct_invoices",
-    "fct_payments",
-    "fct_tickets",
-    "dim_date",
-    "sales_funnel_durations",
-    "channel_performance",
-    "rep_scorecard",
-    "clv_backtest",
-    "clv_by_segment",
-    "fct_opportunities",
-    "fct_opportunity_stage_history",
-    "fct_bookings",
-    "fct_targets",
-    "fct_activities",
-    "dim_sales_rep",
-    "dim_customer",
-    "dim_product",
-)
 
 DDL = """
 create schema if not exists audit;
@@ -120,6 +95,19 @@ READ_SCHEMAS = """
 """
 
 
+# The views of marts over a build schema's table: the marts published so far.
+PUBLISHED_MARTS = """
+    select distinct v.relname
+    from pg_class v
+    join pg_rewrite r on r.ev_class = v.oid
+    join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+    join pg_class c on c.oid = d.refobjid and c.oid <> v.oid
+    where v.relnamespace = to_regnamespace(%s) and v.relkind = 'v'
+      and c.relnamespace::regnamespace::text = any(%s)
+    order by 1
+"""
+
+
 def published_schema(conn: psycopg.Connection) -> str | None:
     """The build schema marts reads now (None before the first publication)."""
     read = [schema for (schema,) in conn.execute(READ_SCHEMAS, [PUBLISHED_SCHEMA, list(BUILD_SCHEMAS)]).fetchall()]
@@ -146,8 +134,10 @@ class PublicationError(RuntimeError):
     """The built marts cannot be published as they are; `marts` stays as the last publication left it."""
 
 
-def mart_row_counts(conn: psycopg.Connection, schema: str = "marts", *, exact: bool = True) -> dict[str, int]:
-    """Rows of each mart in `schema`. Not `exact`: PostgreSQL's own live-row count of each table (its
+def mart_row_counts(
+    conn: psycopg.Connection, marts: Collection[str], schema: str = PUBLISHED_SCHEMA, *, exact: bool = True
+) -> dict[str, int]:
+    """Rows of each of `marts` in `schema`. Not `exact`: PostgreSQL's own live-row count of each table (its
     statistics, kept as rows are written), read in constant time, where count(*) reads every row:
     a publication records these, so its cost does not grow with the marts."""
     from psycopg import sql
@@ -156,15 +146,15 @@ def mart_row_counts(conn: psycopg.Connection, schema: str = "marts", *, exact: b
         live = dict(
             conn.execute(
                 "select relname, n_live_tup from pg_stat_user_tables where schemaname = %s and relname = any(%s)",
-                [schema, list(MARTS)],
+                [schema, list(marts)],
             ).fetchall()
         )
-        return {mart: live.get(mart, 0) for mart in MARTS}
+        return {mart: live.get(mart, 0) for mart in marts}
     return {
         mart: conn.execute(
             sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(mart))
         ).fetchone()[0]
-        for mart in MARTS
+        for mart in marts
     }
 
 
@@ -193,8 +183,9 @@ def publish(url: str, data_interval: str, *, run_id: str | None) -> dict:
             # before it finds the table exists; only a warehouse never set up runs the DDL
             if not conn.execute("select to_regclass('audit.publications') is not null").fetchone()[0]:
                 conn.execute(DDL)
-            schema = swap_in(conn)
-            counts = mart_row_counts(conn, schema, exact=False)
+            marts = manifest.marts()  # every model under models/marts/
+            schema = swap_in(conn, marts)
+            counts = mart_row_counts(conn, marts, schema, exact=False)
             validation = {"dbt_tests": _tests_of_the_build(conn, run_id)}
             conn.execute(
                 "insert into audit.publications (run_id, data_interval, mart_rows, validation)"
@@ -208,7 +199,7 @@ def publish(url: str, data_interval: str, *, run_id: str | None) -> dict:
 
 def swap_in(
     conn: psycopg.Connection,
-    marts: tuple[str, ...] = MARTS,
+    marts: Collection[str],
     *,
     pii: Mapping[str, Collection[str]] | None = None,
 ) -> str:
@@ -219,21 +210,41 @@ def swap_in(
     from psycopg import sql
 
     if pii is None:
-        from salesdw.manifest import pii_columns
-
-        pii = pii_columns(marts)
+        pii = manifest.pii_columns(marts)
     conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.publish'))")  # one publication at a time
     for name in (PUBLISHED_SCHEMA, VERSIONS_SCHEMA):
         # set-up made them, owned by the transformer, which may not create schemas; a warehouse
         # never set up (a test's database) gets them here
         if not conn.execute("select 1 from pg_namespace where nspname = %s", [name]).fetchone():
             conn.execute(sql.SQL("create schema {}").format(sql.Identifier(name)))
+    _retire(conn, marts)
     schema = build_schema(conn)
     key = _pseudonym_key(conn) if any(pii.get(mart) for mart in marts) else None
     conn.execute("select set_config('lock_timeout', %s, true)", [SWAP_LOCK_TIMEOUT])
     for mart in marts:  # every view at once, committed together with the caller's transaction
         _point_view(conn, mart, sql.Identifier(schema, mart), set(pii.get(mart, ())), key)
     return schema
+
+
+def _retire(conn: psycopg.Connection, marts: Collection[str]) -> None:
+    """Drop the views of marts whose model left models/marts/ (deleted or moved), and their tables in
+    the build schemas: left in place, such a view would go on showing the night it was last built.
+    One a view of a BI user's reads stops the publication, naming it."""
+    from psycopg import sql
+
+    for (mart,) in conn.execute(PUBLISHED_MARTS, [PUBLISHED_SCHEMA, list(BUILD_SCHEMAS)]).fetchall():
+        if mart in marts:
+            continue
+        name = f"{PUBLISHED_SCHEMA}.{mart}"
+        dependents = [v for (v,) in conn.execute(DEPENDENT_VIEWS, [name]).fetchall()]
+        if dependents:
+            raise PublicationError(_blocked(name, "its model is no longer under models/marts/", dependents))
+        conn.execute(sql.SQL("drop view {}").format(sql.Identifier(PUBLISHED_SCHEMA, mart)))
+        for schema in BUILD_SCHEMAS:
+            kind = conn.execute("select relkind from pg_class where oid = to_regclass(%s)", [f"{schema}.{mart}"])
+            for (relkind,) in kind.fetchall():  # what dbt made of it: a table, an incremental one, a view
+                what = {"v": "view", "m": "materialized view"}.get(relkind, "table")
+                conn.execute(sql.SQL("drop {} {}").format(sql.SQL(what), sql.Identifier(schema, mart)))
 
 
 def _pseudonym_key(conn: psycopg.Connection) -> psycopg_sql.Composable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from salesdw import deployment, paths
+from salesdw.manifest import marts
 from salesdw.publish.publications import mart_row_counts
 
 HEADLINES = {
@@ -66,7 +67,7 @@ FRESHNESS = """
 
 def summary(url: str) -> dict:
     with psycopg.connect(url) as conn:
-        counts = mart_row_counts(conn)
+        counts = mart_row_counts(conn, marts())
         currency, value_basis = deployment.reporting_currency(), deployment.clv_value_basis()
         headlines = {
             name.format(currency=currency, value_basis=value_basis): conn.execute(query).fetchone()[0]
