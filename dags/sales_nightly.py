@@ -44,6 +44,8 @@ Every night, for the day that just ended (the run's data interval):
    `dbt_project/models/marts/`, as dbt's manifest lists them), at the build schema's tables,
    in one transaction, and record it in `audit.publications`: no row is copied, so its cost does not
    grow with the marts. A failed check leaves `marts` as it was.
+6. **dashboard**: write the static dashboard of the marts just published (`salesdw dashboard`;
+   `SALESDW_DASHBOARD_DIR`, default `.salesdw/dashboard/index.html`).
 
 A failed task logs one message naming the check, the table, what was observed and how to see the
 rows, and sends it to the `salesdw_alerts` connection (webhook or SMTP) when there is one.
@@ -307,8 +309,18 @@ def sales_nightly():
 
         return record(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), feed_day, run_id=run_id)
 
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def dashboard() -> dict:
+        """Write the dashboard of the marts just published (publish/dashboard/: static pages that open
+        from disk) into SALESDW_DASHBOARD_DIR, default .salesdw/dashboard. It reads as the transformer,
+        the login the night has, which is not in salesdw_pii: rep names are masked, as BI sees them."""
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.publish.dashboard import write_dashboard
+
+        return write_dashboard(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), paths.DASHBOARD_DIR)
+
     loaded >> check_references(FEED_DAY) >> [validate_feeds(FEED_DAY), source_freshness] >> dbt_build
-    dbt_build >> publish(FEED_DAY)  # the build's own tests are the marts' gate
+    dbt_build >> publish(FEED_DAY) >> dashboard()  # the build's own tests are the marts' gate
 
 
 sales_nightly()

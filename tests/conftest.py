@@ -72,3 +72,88 @@ def deployed(tmp_path, monkeypatch):
     yield write
     deployment.settings.cache_clear()
     config.entities.cache_clear()
+
+
+class Browser:
+    """Debian's headless chromium, with every host name unresolvable: a page that needs the network
+    to draw cannot draw here."""
+
+    def __init__(self, executable: str, profile: Path):
+        self.executable, self.profile = executable, profile
+
+    def dom(self, page: Path) -> str:
+        """The page's DOM once its scripts ran (virtual time: chromium waits for the page's work, not a clock)."""
+        import subprocess
+
+        command = [
+            self.executable,
+            "--headless",
+            "--no-sandbox",  # as root (CI), chromium refuses to start with its sandbox
+            "--disable-gpu",
+            f"--user-data-dir={self.profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0 and proc.stdout, f"chromium could not open {page}:\n{proc.stderr[-3000:]}"
+        return proc.stdout
+
+    @staticmethod
+    def drawn(dom: str) -> dict:
+        """What a dashboard page (publish/dashboard/) drew: `charts`, for each chart div (id chart-KEY),
+        how many elements inside it (itself included) have each class; `totals`, what its script read
+        back from plotly (#chart-totals); `body`, the body's attributes."""
+        import json
+        from collections import Counter
+        from html.parser import HTMLParser
+
+        class Page(HTMLParser):
+            VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+            def __init__(self):
+                super().__init__()
+                self.charts, self.body, self.open, self.totals, self.in_totals = {}, {}, [], "", False
+
+            def handle_starttag(self, tag, attrs):
+                attrs = dict(attrs)
+                classes = set((attrs.get("class") or "").split())
+                if tag == "body":
+                    self.body = attrs
+                if (attrs.get("id") or "").startswith("chart-") and tag == "div":
+                    self.charts[attrs["id"].removeprefix("chart-")] = Counter()
+                    self.open.append((tag, attrs["id"].removeprefix("chart-")))
+                elif tag not in self.VOID:
+                    self.open.append((tag, None))
+                for _, key in self.open:
+                    if key:
+                        self.charts[key].update(classes)
+                self.in_totals = attrs.get("id") == "chart-totals"
+
+            def handle_startendtag(self, tag, attrs):
+                for _, key in self.open:
+                    if key:
+                        self.charts[key].update((dict(attrs).get("class") or "").split())
+
+            def handle_endtag(self, tag):
+                while self.open and self.open.pop()[0] != tag:
+                    pass
+                self.in_totals = False
+
+            def handle_data(self, data):
+                if self.in_totals:
+                    self.totals += data
+
+        page = Page()
+        page.feed(dom)
+        return {"charts": page.charts, "totals": json.loads(page.totals or "{}"), "body": page.body}
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless chromium; without it the test skips, unless SALESDW_REQUIRE_CHROMIUM=1 (CI installs it)."""
+    from salesdw_dev.tools import required_tool
+
+    executable = required_tool("chromium", "chromium", "to test the dashboard in a browser", "SALESDW_REQUIRE_CHROMIUM")
+    return Browser(executable, tmp_path_factory.mktemp("chromium-profile"))

@@ -15,7 +15,6 @@ import copy
 import fnmatch
 import os
 import re
-import shutil
 import subprocess
 import tomllib
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 import yaml
 from salesdw.orchestrate.connections import LOADER_CONN_ID, TRANSFORMER_CONN_ID, airflow_conn_variable
 from salesdw.warehouse.roles import LOGINS, password_variable
+from salesdw_dev.tools import required_tool
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -74,16 +74,7 @@ REF_TOKEN_RE = re.compile(r"\x00(\d+)\x00")
 
 
 def _compose_binary() -> str:
-    binary = shutil.which("docker-compose")
-    if binary:
-        return binary
-    reason = (
-        "docker-compose (v1, Debian package `docker-compose`) is not on PATH; "
-        "install it with `apt-get install -y docker-compose` to run the compose checks"
-    )
-    if os.environ.get("SALESDW_REQUIRE_COMPOSE") == "1":
-        pytest.fail(f"SALESDW_REQUIRE_COMPOSE=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    return required_tool("docker-compose", "docker-compose", "to run the compose checks", "SALESDW_REQUIRE_COMPOSE")
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

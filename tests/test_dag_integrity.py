@@ -47,6 +47,8 @@ def test_sales_nightly_shape(dagbag):
     assert not build.select and build.exclude == NIGHTLY_EXCLUDE  # unit tests are make test's (dbt_results.py)
     # the build's own tests are the marts' gate: a failed one fails the build, nothing is published
     assert build.downstream_task_ids == {"publish"}
+    # the dashboard is written from what was just published
+    assert dag.get_task("publish").downstream_task_ids == {"dashboard"}
     assert "validate_marts" not in ids
     # freshness and the build share vars, environment and parse cache: the build reuses the parse
     freshness = dag.get_task("source_freshness")

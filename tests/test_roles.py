@@ -492,3 +492,36 @@ def test_passwords_come_from_the_environment_or_are_made_once(wh, monkeypatch, t
         roles.role_url("bi", wh.admin, secrets_dir=tmp_path / "elsewhere")
     monkeypatch.undo()
     wh.set_up()  # the session's passwords again, for the tests after this one
+
+
+def test_a_developer_builds_in_their_own_schemas_and_nowhere_else(wh):
+    """`salesdw db dev NAME`: dbt's dev target writes dev_<name>_* as the developer's own login, reads
+    the sources (raw, audit) and can neither change nor read what the pipeline and BI use."""
+    name = _name("ana")
+    schemas = roles.set_up_developer(wh.admin, name, secrets_dir=wh.server.state_dir)
+    wh.people.append(f"salesdw_dev_{name}")  # dropped with what it owns after the test
+    assert roles.set_up_developer(wh.admin, name, secrets_dir=wh.server.state_dir) == schemas  # idempotent
+    assert schemas == [
+        f"dev_{name}",
+        *(f"dev_{name}_{s}" for s in ("staging", "intermediate", "marts", "dbt_test__audit")),
+    ]
+    with psycopg.connect(wh.url("loader"), autocommit=True) as conn:
+        conn.execute("create table raw.crm__reps (rep_id text)")  # landed after the developer was set up
+        conn.execute("insert into raw.crm__reps values ('R1')")
+    _build_marts(wh.url("transformer"))
+    dev = wh.url(f"dev_{name}")
+    with psycopg.connect(dev, autocommit=True) as conn:
+        conn.execute(f"create table dev_{name}_staging.stg_crm__reps as select * from raw.crm__reps")
+        assert conn.execute(f"select rep_id from dev_{name}_staging.stg_crm__reps").fetchall() == [("R1",)]
+        assert conn.execute("select count(*) from audit.publications").fetchone() == (0,)
+    for statement in (
+        "create table staging.x (id int)",
+        "create table marts_build_a.x (id int)",
+        "select * from marts_build_a.dim_sales_rep",
+        "select * from marts.dim_sales_rep",
+        "insert into raw.crm__reps values ('R2')",
+        f"create schema dev_{name}_more",
+    ):
+        assert _refused(dev, statement), statement
+    with pytest.raises(roles.RolesError, match="developer name"):
+        roles.set_up_developer(wh.admin, "Robert'); drop", secrets_dir=wh.server.state_dir)

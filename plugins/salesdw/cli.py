@@ -41,6 +41,13 @@ def cmd_db(args) -> int:
     if args.action == "url":
         print(role_url(args.role, _url(auto_start=False)))
         return 0
+    if args.action == "dev":
+        from salesdw.warehouse.roles import set_up_developer
+
+        name = args.name or _developer()
+        schemas = set_up_developer(_url(), name)
+        print(f"salesdw_dev_{name} owns {', '.join(schemas)}; build there with `salesdw dbt --dev {name} ...`")
+        return 0
     if args.action == "init" and external:
         set_up(external)
         where = urlsplit(external)  # no password printed
@@ -308,11 +315,53 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_dbt(args) -> int:
-    from salesdw.orchestrate.runner import dbt
+def cmd_dashboard(args) -> int:
+    from salesdw.publish.dashboard import write_dashboard
     from salesdw.warehouse.roles import role_url
 
-    return dbt(args.dbt_args, role_url("transformer", _url())).returncode
+    made = write_dashboard(role_url("bi", _url()), args.out)
+    print(
+        f"{made['index']}: {made['pages']} pages, {made['charts']} charts of the marts as of {made['as_of']}"
+        f" (read as the BI login; {made['bytes'] / 1e6:.1f} MB, {made['seconds']:.1f} s)"
+    )
+    return 0
+
+
+def cmd_dbt(args) -> int:
+    from salesdw.orchestrate.runner import dbt, dbt_env
+    from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE, PUBLISHED_SCHEMA
+    from salesdw.warehouse.roles import developer_schema, role_url
+
+    if not args.dev:
+        return dbt(args.dbt_args, role_url("transformer", _url())).returncode
+    # the dev target, as the developer's login, into dev_<name>_*; artifacts (manifest, partial
+    # parse) in a target folder of its own, so the pipeline's stay as they are
+    schema = developer_schema(args.dev)
+    url = role_url(schema, _url())
+    env = dict(dbt_env(url), SALESDW_DEV_SCHEMA=schema, **{BUILD_SCHEMA_VARIABLE: PUBLISHED_SCHEMA})
+    # a selection builds part of the project there: its tests over models left out would find no table
+    env.setdefault("DBT_INDIRECT_SELECTION", "cautious")
+    target = ["--target", "dev", "--target-path", f"target/{schema}"]
+    return dbt([*args.dbt_args, *target] if args.dbt_args else [], url, env).returncode
+
+
+def _developer() -> str:
+    """The developer's name for their schemas: the user's, in the letters a schema name takes."""
+    import getpass
+    import re
+
+    return re.sub(r"[^a-z0-9_]", "_", getpass.getuser().lower()).lstrip("0123456789_")[:30] or "dev"
+
+
+def cmd_mf(args) -> int:
+    from salesdw.orchestrate.runner import build_manifest, dbt_env
+    from salesdw.publish.metrics import mf
+    from salesdw.warehouse.roles import role_url
+
+    url = _url()
+    build_manifest(url)  # the semantic models and metrics; a no-op when the project is unchanged
+    bi = role_url("bi", url)
+    return mf(args.mf_args, bi, dbt_env(bi)).returncode
 
 
 def cmd_airflow(args) -> int:
@@ -349,10 +398,13 @@ def parser() -> argparse.ArgumentParser:
         description=(
             "start|stop|status: the embedded warehouse (it sets up its roles whenever it starts). init: with"
             " WAREHOUSE_URL (the owner's URL of an external server) create or correct the roles, schemas and"
-            " privileges there; else start the embedded warehouse. url: a libpq URL for one role."
+            " privileges there; else start the embedded warehouse. url: a libpq URL for one role. dev [NAME]:"
+            " a developer's own login and schemas (dev_NAME, dev_NAME_staging, ...), where"
+            " `salesdw dbt --dev NAME` builds."
         ),
     )
-    db.add_argument("action", choices=["start", "stop", "status", "url", "init"])
+    db.add_argument("action", choices=["start", "stop", "status", "url", "init", "dev"])
+    db.add_argument("name", nargs="?", help="dev: the developer (default: your user name)")
     db.add_argument(
         "--role",
         choices=["bi", "loader", "transformer", "admin"],
@@ -472,9 +524,33 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--mart", action="append", help="only this mart (repeat for several; default: every one)")
     export.set_defaults(func=cmd_export)
 
+    dashboard = sub.add_parser(
+        "dashboard",
+        help="write the published marts as a static dashboard (DIR/index.html, opens from disk)",
+        description=(
+            "Write a static dashboard of the published marts, read as the BI login: DIR/index.html (the sales"
+            " leader's page) and pages for sales ops, finance, service, customers and the rep scorecard, with"
+            " plotly.js beside them (no network needed to open them). The nightly DAG writes it after each"
+            " publication to SALESDW_DASHBOARD_DIR (default .salesdw/dashboard)."
+        ),
+    )
+    dashboard.add_argument("--out", type=Path, required=True, help="the folder to write, e.g. dashboard/")
+    dashboard.set_defaults(func=cmd_dashboard)
+
     dbt = sub.add_parser("dbt", help="run dbt against the warehouse, e.g. `salesdw dbt build`")
+    dbt.add_argument(
+        "--dev",
+        metavar="NAME",
+        help="the dev target: build into the developer's own schemas (dev_NAME_*; `salesdw db dev NAME` makes them)",
+    )
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(func=cmd_dbt)
+
+    metrics = sub.add_parser(
+        "mf", help="query the metrics (MetricFlow) over the published marts, e.g. `salesdw mf list metrics`"
+    )
+    metrics.add_argument("mf_args", nargs=argparse.REMAINDER)
+    metrics.set_defaults(func=cmd_mf)
 
     af = sub.add_parser("airflow", help="run the airflow CLI in the project's Airflow home")
     af.add_argument("airflow_args", nargs=argparse.REMAINDER)

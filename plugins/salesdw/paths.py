@@ -20,6 +20,8 @@ DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 DAGS_DIR = ROOT / "dags"
 GX_DIR = STATE_DIR / "gx"
 DATA_DOCS_DIR = STATE_DIR / "data_docs"
+# where the nightly DAG writes the dashboard after each publication (publish/dashboard/)
+DASHBOARD_DIR = Path(os.environ.get("SALESDW_DASHBOARD_DIR", STATE_DIR / "dashboard")).resolve()
 SOURCES_FILE = PACKAGE_DIR / "sources.yml"  # the record contract, and the demo's deliveries
 # A deployment's own file (docs/bring-your-own-data.md): which feeds it has, how each arrives and maps
 # onto the contract, its vocabulary and reporting currency. Unset: the demo's simulated sources.

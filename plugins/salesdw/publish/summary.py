@@ -85,8 +85,8 @@ def summary(url: str) -> dict:
             "select tier, count(*) from marts.customer_lifetime_value group by 1 order by 2 desc"
         ).fetchall()
         backtest = conn.execute(
-            "select cutoff_date, horizon_months, customers, wape, total_error_pct from marts.clv_backtest"
-            " where is_total"
+            "select cutoff_date, horizon_months, customers, wape, total_error_pct, repeat_wape, repeat_total_error_pct"
+            " from marts.clv_backtest where is_total"
         ).fetchone()
     return {
         "mart_rows": counts,
@@ -102,10 +102,12 @@ def summary(url: str) -> dict:
 def _backtest_line(backtest) -> str:
     if not backtest or not backtest[2]:
         return "  CLV backtest: no window yet (it needs twice the horizon of history; see dbt_project/README.md)"
-    cutoff, months, customers, wape, total_error = backtest
+    cutoff, months, customers, *errors = backtest
+    wape, total_error, repeat_wape, repeat_total = ("n/a" if e is None else f"{float(e):+.1%}" for e in errors)
     return (
         f"  CLV backtest ({months} months after {cutoff}, {customers:,} customers):"
-        f" WAPE {float(wape):.1%}, total {float(total_error):+.1%}"
+        f" WAPE {wape.lstrip('+')}, total {total_error};"
+        f" repeating the last {months} months: WAPE {repeat_wape.lstrip('+')}, total {repeat_total}"
     )
 
 
@@ -143,6 +145,8 @@ def render(report: dict, url_hint: str) -> str:
         "",
         f"  Great Expectations Data Docs: {paths.DATA_DOCS_DIR / 'index.html'}",
         f"  dbt docs:                     {paths.DBT_PROJECT_DIR / 'target' / 'index.html'}  (also `make docs`)",
+        f"  dashboard:                    {paths.DASHBOARD_DIR / 'index.html'}  (opens from disk)",
+        "  metrics:                      salesdw mf list metrics",
         f"  query it:                     {url_hint}",
         "",
     ]

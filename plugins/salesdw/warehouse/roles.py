@@ -11,6 +11,10 @@
 - `salesdw_bi` reads `marts` and nothing else: no usage on any other schema, no CONNECT on any other
   database. A person gets BI access as a login role that is a member of it.
 - `salesdw_pii` (no login) is the group whose members read person data unmasked in `marts`.
+- `salesdw_dev_<name>` (`salesdw db dev NAME`): a developer's own login, owner of the schemas
+  `dev_<name>` and `dev_<name>_staging|intermediate|marts|dbt_test__audit`, where dbt's `dev` target
+  writes (dbt_project/profiles.yml); it reads raw and audit, as the transformer does, and nothing of
+  the pipeline's own schemas: a developer's build can neither change nor see what BI reads.
 - `salesdw_airflow` owns the embedded server's `airflow` database (Airflow's metadata), which no
   other login but the admin may connect to.
 
@@ -69,6 +73,11 @@ TRANSFORMER_WRITES = {
     "audit.publications": "insert, update",
     "audit.dbt_results": "insert, delete",
 }
+# A developer's login is `salesdw_dev_<name>`, by the key "dev_<name>" role_url and password take.
+DEVELOPER = "dev_"
+DEVELOPER_NAME = r"[a-z][a-z0-9_]{0,29}"  # a part of schema names: dev_<name>_intermediate
+# The schemas a developer's dbt target writes into, after dev_<name>_ (generate_schema_name.sql).
+DEVELOPER_SCHEMAS = ("staging", "intermediate", PUBLISHED_SCHEMA, "dbt_test__audit")
 # Session settings of a login, set on its role (a DBA may change them there). PostgreSQL's default
 # work_mem, 4 MB, makes dbt's joins and sorts over a few hundred thousand rows spill to disk in many
 # batches: sales_funnel took 41 s at scale 3 with it, 5.7 s with 64 MB (two dbt threads, a few
@@ -126,9 +135,14 @@ def password(login: str, secrets_dir: Path | None = None, *, create: bool = Fals
     if path.exists():
         return path.read_text().strip()
     if not create:
+        first = (
+            f"`salesdw db dev {login[len(DEVELOPER) :]}`"
+            if login.startswith(DEVELOPER)
+            else "`salesdw db start` (embedded) or `salesdw db init` (WAREHOUSE_URL)"
+        )
         raise RolesError(
             f"no password for {_role_name(login)}: {path} does not exist and {password_variable(login)} is not set;"
-            " run `salesdw db start` (embedded) or `salesdw db init` (WAREHOUSE_URL) first, or set the variable"
+            f" run {first} first, or set the variable"
         )
     secrets_dir.mkdir(parents=True, exist_ok=True)
     generated = secrets.token_urlsafe(24)
@@ -142,6 +156,8 @@ def password(login: str, secrets_dir: Path | None = None, *, create: bool = Fals
 def _role_name(login: str) -> str:
     if login == "airflow":
         return AIRFLOW_LOGIN
+    if login.startswith(DEVELOPER):
+        return f"salesdw_{login}"
     if login not in LOGINS:
         raise ValueError(f"unknown role {login!r}: expected one of {', '.join([*LOGINS, ADMIN])}")
     return LOGINS[login]
@@ -307,6 +323,39 @@ def _grant_reads(conn: psycopg.Connection, schema: str, owner: str, reader: str)
     # one by one, and only where missing: raw holds a partition per feed and day
     for (relation,) in conn.execute(RELATIONS_NOT_READABLE, [schema, reader]).fetchall():
         conn.execute(sql.SQL("grant select on {} to {reader}").format(sql.SQL(relation), **ident))
+
+
+# -- a developer's own schemas ---------------------------------------------------------------------
+def developer_schema(name: str) -> str:
+    """dbt's `dev` target schema for a developer; the models go to dev_<name>_<schema> beside it."""
+    import re
+
+    if not re.fullmatch(DEVELOPER_NAME, name):
+        raise RolesError(f"developer name {name!r}: expected lower-case letters, digits and _ ({DEVELOPER_NAME})")
+    return f"{DEVELOPER}{name}"
+
+
+def set_up_developer(admin_url: str, name: str, *, secrets_dir: Path | None = None) -> list[str]:
+    """A developer's login and schemas (see the module's doc), made or corrected idempotently with the
+    admin URL; returns the schemas."""
+    import psycopg
+    from psycopg import sql
+
+    base = developer_schema(name)
+    login, schemas = _role_name(base), [base, *(f"{base}_{schema}" for schema in DEVELOPER_SCHEMAS)]
+    with psycopg.connect(admin_url) as conn, conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('salesdw.warehouse.roles'))")
+        _ensure_role(conn, login, password(base, secrets_dir, create=True))
+        conn.execute(
+            sql.SQL("grant connect on database {} to {}").format(
+                sql.Identifier(conn.info.dbname), sql.Identifier(login)
+            )
+        )
+        for schema in schemas:
+            _own_schema(conn, schema, login)
+        for schema in READS["transformer"]:  # the sources dbt reads
+            _grant_reads(conn, schema, LOGINS[SCHEMA_OWNERS[schema]], login)
+    return schemas
 
 
 # -- Airflow's metadata database (embedded server) ------------------------------------------------

@@ -102,6 +102,11 @@ histories as (
         coalesce(sum(orders.gross_margin) filter (
             where orders.booking_date <= population.as_of_date
         ), 0) as margin_to_date,
+        -- the baseline "the next horizon repeats the last one" (clv_backtest)
+        coalesce(sum(orders.gross_margin) filter (
+            where orders.booking_date > {{ clv_months_before('population.as_of_date', horizon) }}
+            and orders.booking_date <= population.as_of_date
+        ), 0) as margin_last_horizon,
         count(orders.opportunity_id) filter (
             where orders.booking_date > population.as_of_date
         ) as orders_next,
@@ -160,6 +165,7 @@ final as (
             else '4+'
         end as frequency_bucket,
         cast(margin_to_date as numeric(18, 2)) as margin_to_date,
+        cast(margin_last_horizon as numeric(18, 2)) as margin_last_horizon,
         has_outcome,
         cast(case when has_outcome then orders_next end as integer) as orders_next,
         cast(case when has_outcome then margin_next end as numeric(18, 2)) as margin_next

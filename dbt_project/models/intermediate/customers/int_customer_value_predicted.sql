@@ -34,6 +34,7 @@ rated as (
         snapshots.frequency_bucket,
         snapshots.orders_to_date,
         snapshots.margin_to_date,
+        snapshots.margin_last_horizon,
         retention_rates.p_active,
         retention_rates.orders_per_active,
         (snapshots.margin_to_date + {{ credibility }} * retention_rates.margin_per_order)
@@ -64,6 +65,7 @@ final as (
         frequency_bucket,
         orders_to_date,
         margin_to_date,
+        margin_last_horizon,
         p_active,
         orders_per_active,
         cast(p_active * orders_per_active as numeric(12, 4)) as predicted_orders,

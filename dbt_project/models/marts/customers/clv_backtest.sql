@@ -6,6 +6,8 @@
 --   mae = mean |predicted − actual| per customer; mean_error = mean (predicted − actual);
 --   wape = Σ|predicted − actual| / Σ actual (customer level);
 --   total_error_pct = (Σ predicted − Σ actual) / Σ actual (bias of the total, signed).
+-- Beside them, on the same customers and window, the same errors of the baseline "the next
+-- horizon repeats the last one" (repeat_*: each customer's value in the horizon up to the cutoff).
 {%- set horizon = clv_var('clv_horizon_months') %}
 
 with
@@ -24,7 +26,9 @@ errors as (
         predicted_margin,
         coalesce(actual_margin, 0) as actual_margin,
         coalesce(actual_orders, 0) > 0 as is_active,
-        predicted_margin - coalesce(actual_margin, 0) as error
+        predicted_margin - coalesce(actual_margin, 0) as error,
+        margin_last_horizon as repeat_margin,
+        margin_last_horizon - coalesce(actual_margin, 0) as repeat_error
 
     from predictions
 
@@ -42,7 +46,10 @@ by_segment as (
         avg(abs(error)) as mae,
         avg(error) as mean_error,
         sum(abs(error)) / nullif(sum(actual_margin), 0) as wape,
-        (sum(predicted_margin) - sum(actual_margin)) / nullif(sum(actual_margin), 0) as total_error_pct
+        (sum(predicted_margin) - sum(actual_margin)) / nullif(sum(actual_margin), 0) as total_error_pct,
+        sum(repeat_margin) as repeat_margin,
+        sum(abs(repeat_error)) / nullif(sum(actual_margin), 0) as repeat_wape,
+        (sum(repeat_margin) - sum(actual_margin)) / nullif(sum(actual_margin), 0) as repeat_total_error_pct
 
     from errors
 
@@ -66,6 +73,9 @@ final as (
         cast(mean_error as numeric(18, 2)) as mean_error,
         cast(wape as numeric(12, 4)) as wape,
         cast(total_error_pct as numeric(12, 4)) as total_error_pct,
+        cast(coalesce(repeat_margin, 0) as numeric(18, 2)) as repeat_predicted_margin,
+        cast(repeat_wape as numeric(12, 4)) as repeat_wape,
+        cast(repeat_total_error_pct as numeric(12, 4)) as repeat_total_error_pct,
         cast('{{ clv_value_basis() }}' as text) as value_basis
 
     from by_segment

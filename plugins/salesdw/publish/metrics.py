@@ -1,0 +1,77 @@
+"""The semantic layer: MetricFlow's `mf` over the published marts, as the BI login.
+
+The metrics are defined once, in dbt YAML (dbt_project/models/semantic/): semantic models over the
+marts, and the metrics a sales leader asks for on top of them. `dbt parse` writes them to
+target/semantic_manifest.json, naming each mart by the build schema dbt was parsing for; MetricFlow
+must read what BI reads instead, the views of schema marts, published whole after their tests
+passed (publish/publications.py). So `salesdw mf` hands MetricFlow a project folder of its own
+(under the state folder) whose semantic manifest names schema marts, and runs `mf` there with the BI
+login's credentials: person data stays masked, and a metric never reads a build not yet audited.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from salesdw import paths
+from salesdw.publish.publications import BUILD_SCHEMAS, PUBLISHED_SCHEMA
+
+MF_PROJECT_DIR = paths.STATE_DIR / "metricflow"  # MetricFlow's view of the dbt project
+SEMANTIC_MANIFEST = Path("target") / "semantic_manifest.json"  # where `mf` looks, under its project
+
+
+def _published(node: object) -> object:
+    """The semantic manifest with every relation in a build schema renamed to its view in marts."""
+    if isinstance(node, list):
+        return [_published(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {key: _published(value) for key, value in node.items()}
+    if found.get("schema_name") in BUILD_SCHEMAS and "alias" in found:
+        found["schema_name"] = PUBLISHED_SCHEMA
+        found["relation_name"] = f'"{found["database"]}"."{PUBLISHED_SCHEMA}"."{found["alias"]}"'
+    return found
+
+
+def prepare_project(project_dir: Path = paths.DBT_PROJECT_DIR, into: Path = MF_PROJECT_DIR) -> Path:
+    """`into`: the dbt project's files (linked, not copied) and a semantic manifest naming schema marts."""
+    into.mkdir(parents=True, exist_ok=True)
+    for entry in project_dir.iterdir():
+        if entry.name in ("target", "logs", "dbt_packages"):
+            continue
+        link = into / entry.name
+        if not (link.is_symlink() and link.resolve() == entry.resolve()):
+            link.unlink(missing_ok=True)
+            link.symlink_to(entry.resolve())
+    source = project_dir / SEMANTIC_MANIFEST
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no semantic manifest; `salesdw dbt parse` writes it")
+    target = into / SEMANTIC_MANIFEST
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(_published(json.loads(source.read_text()))))
+    return into
+
+
+def mf(args: list[str], bi_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`mf args` against the published marts, in `env`: dbt's environment for the BI login at
+    `bi_url` (orchestrate/runner.dbt_env)."""
+    project = prepare_project()
+    env = dict(env, DBT_PROFILES_DIR=str(project), DBT_PROJECT_DIR=str(project))
+    return subprocess.run([sys.executable, "-m", __name__, *args], env=env, cwd=project, check=False)
+
+
+def _cli() -> None:
+    """MetricFlow's own CLI, without its check for a newer version: it asks pypi.org on every call
+    (update_checker), and a night's machine reaches no such address."""
+    import update_checker
+    from dbt_metricflow.cli.main import cli
+
+    update_checker.UpdateChecker.check = lambda *_args, **_kwargs: None
+    cli(prog_name="salesdw mf")
+
+
+if __name__ == "__main__":
+    _cli()
