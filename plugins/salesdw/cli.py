@@ -360,8 +360,7 @@ def cmd_mf(args) -> int:
 
     url = _url()
     build_manifest(url)  # the semantic models and metrics; a no-op when the project is unchanged
-    bi = role_url("bi", url)
-    return mf(args.mf_args, bi, dbt_env(bi)).returncode
+    return mf(args.mf_args, dbt_env(role_url("bi", url))).returncode
 
 
 def cmd_airflow(args) -> int:

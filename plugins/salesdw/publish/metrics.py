@@ -55,9 +55,9 @@ def prepare_project(project_dir: Path = paths.DBT_PROJECT_DIR, into: Path = MF_P
     return into
 
 
-def mf(args: list[str], bi_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """`mf args` against the published marts, in `env`: dbt's environment for the BI login at
-    `bi_url` (orchestrate/runner.dbt_env)."""
+def mf(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`mf args` against the published marts, in `env`: dbt's environment for the BI login
+    (orchestrate/runner.dbt_env of its URL), whose credentials the profile reads."""
     project = prepare_project()
     env = dict(env, DBT_PROFILES_DIR=str(project), DBT_PROJECT_DIR=str(project))
     return subprocess.run([sys.executable, "-m", __name__, *args], env=env, cwd=project, check=False)
