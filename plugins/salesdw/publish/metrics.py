@@ -23,21 +23,24 @@ MF_PROJECT_DIR = paths.STATE_DIR / "metricflow"  # MetricFlow's view of the dbt 
 SEMANTIC_MANIFEST = Path("target") / "semantic_manifest.json"  # where `mf` looks, under its project
 
 
-def _published(node: object) -> object:
-    """The semantic manifest with every relation in a build schema renamed to its view in marts."""
+def _published(node: object, database: str) -> object:
+    """The semantic manifest with every relation in a build schema renamed to its view in marts, in
+    `database`: the manifest names the database it was parsed for, which another deployment's
+    warehouse (or a test's) need not share, and PostgreSQL reads no other database."""
     if isinstance(node, list):
-        return [_published(item) for item in node]
+        return [_published(item, database) for item in node]
     if not isinstance(node, dict):
         return node
-    found = {key: _published(value) for key, value in node.items()}
+    found = {key: _published(value, database) for key, value in node.items()}
     if found.get("schema_name") in BUILD_SCHEMAS and "alias" in found:
-        found["schema_name"] = PUBLISHED_SCHEMA
-        found["relation_name"] = f'"{found["database"]}"."{PUBLISHED_SCHEMA}"."{found["alias"]}"'
+        found.update(database=database, schema_name=PUBLISHED_SCHEMA)
+        found["relation_name"] = f'"{database}"."{PUBLISHED_SCHEMA}"."{found["alias"]}"'
     return found
 
 
-def prepare_project(project_dir: Path = paths.DBT_PROJECT_DIR, into: Path = MF_PROJECT_DIR) -> Path:
-    """`into`: the dbt project's files (linked, not copied) and a semantic manifest naming schema marts."""
+def prepare_project(database: str, project_dir: Path = paths.DBT_PROJECT_DIR, into: Path = MF_PROJECT_DIR) -> Path:
+    """`into`: the dbt project's files (linked, not copied) and a semantic manifest naming schema
+    marts of `database`."""
     into.mkdir(parents=True, exist_ok=True)
     for entry in project_dir.iterdir():
         if entry.name in ("target", "logs", "dbt_packages"):
@@ -51,14 +54,14 @@ def prepare_project(project_dir: Path = paths.DBT_PROJECT_DIR, into: Path = MF_P
         raise FileNotFoundError(f"{source}: no semantic manifest; `salesdw dbt parse` writes it")
     target = into / SEMANTIC_MANIFEST
     target.parent.mkdir(exist_ok=True)
-    target.write_text(json.dumps(_published(json.loads(source.read_text()))))
+    target.write_text(json.dumps(_published(json.loads(source.read_text()), database)))
     return into
 
 
 def mf(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     """`mf args` against the published marts, in `env`: dbt's environment for the BI login
     (orchestrate/runner.dbt_env of its URL), whose credentials the profile reads."""
-    project = prepare_project()
+    project = prepare_project(env["WAREHOUSE_DB"])
     env = dict(env, DBT_PROFILES_DIR=str(project), DBT_PROJECT_DIR=str(project))
     return subprocess.run([sys.executable, "-m", __name__, *args], env=env, cwd=project, check=False)
 
