@@ -1,7 +1,7 @@
 """`salesdw export --xlsx`: what makes a header, and that every amount of the marts says its currency.
 (The workbook itself, from a night's real marts, is checked in test_end_to_end.py.)"""
 
-from salesdw.manifest import column_meta, nodes
+from salesdw.manifest import column_meta, marts, nodes
 from salesdw.publish.excel import column_formats, header_of
 
 
@@ -21,11 +21,11 @@ def test_a_header_is_the_descriptions_first_clause():
 def test_every_amount_of_the_marts_says_its_currency(dbt_manifest):
     """A mart's money column (numeric(18,2)) declares `meta: {format: reporting_currency}` or, in a
     source currency, `amount`; every declared format is one the export knows."""
-    marts = [node for node in nodes("model").values() if node["original_file_path"].startswith("models/marts/")]
+    models = nodes("model")
     amounts = {
-        (node["name"], column["name"]): column_meta(column).get("format")
-        for node in marts
-        for column in node["columns"].values()
+        (mart, column["name"]): column_meta(column).get("format")
+        for mart in marts()
+        for column in models[mart]["columns"].values()
         if column.get("data_type") == "numeric(18,2)"
     }
     assert len(amounts) >= 70

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 from salesdw import paths
@@ -10,8 +11,15 @@ from salesdw import paths
 
 def nodes(resource_type: str, manifest: Path = paths.DBT_MANIFEST) -> dict[str, dict]:
     """The project's nodes of one type (model, test, ...) by name."""
-    found = json.loads(manifest.read_text())["nodes"].values()
+    found = _read(manifest, manifest.stat().st_mtime_ns)["nodes"].values()
     return {node["name"]: node for node in found if node["resource_type"] == resource_type}
+
+
+@lru_cache(maxsize=2)
+def _read(manifest: Path, _modified: int) -> dict:
+    """The manifest (2 MB at this project's size), read once per version of the file: a publication
+    asks it for the marts and then their person data, the export for the marts and their formats."""
+    return json.loads(manifest.read_text())
 
 
 MARTS_DIR = "models/marts/"  # every model under it is published: built, audited by its tests, then read by BI

@@ -83,34 +83,26 @@ GRANTS = """
 """
 
 
-# The build schemas the views of marts read.
-READ_SCHEMAS = """
-    select distinct n.nspname
+# The views of marts over a build schema's table (the marts published so far), each with that schema.
+VIEW_SOURCES = """
+    select distinct v.relname, n.nspname
     from pg_class v
     join pg_rewrite r on r.ev_class = v.oid
     join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
     join pg_class c on c.oid = d.refobjid and c.oid <> v.oid
     join pg_namespace n on n.oid = c.relnamespace
     where v.relnamespace = to_regnamespace(%s) and v.relkind = 'v' and n.nspname = any(%s)
+    order by 1, 2
 """
 
 
-# The views of marts over a build schema's table: the marts published so far.
-PUBLISHED_MARTS = """
-    select distinct v.relname
-    from pg_class v
-    join pg_rewrite r on r.ev_class = v.oid
-    join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
-    join pg_class c on c.oid = d.refobjid and c.oid <> v.oid
-    where v.relnamespace = to_regnamespace(%s) and v.relkind = 'v'
-      and c.relnamespace::regnamespace::text = any(%s)
-    order by 1
-"""
+def _view_sources(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    return conn.execute(VIEW_SOURCES, [PUBLISHED_SCHEMA, list(BUILD_SCHEMAS)]).fetchall()
 
 
 def published_schema(conn: psycopg.Connection) -> str | None:
     """The build schema marts reads now (None before the first publication)."""
-    read = [schema for (schema,) in conn.execute(READ_SCHEMAS, [PUBLISHED_SCHEMA, list(BUILD_SCHEMAS)]).fetchall()]
+    read = sorted({schema for _, schema in _view_sources(conn)})
     if len(read) > 1:  # a publication commits whole, so only a hand-made view could do this
         raise PublicationError(f"the views of {PUBLISHED_SCHEMA} read both {' and '.join(read)}; expected one")
     return read[0] if read else None
@@ -232,9 +224,9 @@ def _retire(conn: psycopg.Connection, marts: Collection[str]) -> None:
     One a view of a BI user's reads stops the publication, naming it."""
     from psycopg import sql
 
-    for (mart,) in conn.execute(PUBLISHED_MARTS, [PUBLISHED_SCHEMA, list(BUILD_SCHEMAS)]).fetchall():
-        if mart in marts:
-            continue
+    from salesdw.warehouse.roles import ALTER_OWNER  # the SQL word of each kind of relation
+
+    for mart in sorted({view for view, _ in _view_sources(conn)} - set(marts)):
         name = f"{PUBLISHED_SCHEMA}.{mart}"
         dependents = [v for (v,) in conn.execute(DEPENDENT_VIEWS, [name]).fetchall()]
         if dependents:
@@ -243,8 +235,7 @@ def _retire(conn: psycopg.Connection, marts: Collection[str]) -> None:
         for schema in BUILD_SCHEMAS:
             kind = conn.execute("select relkind from pg_class where oid = to_regclass(%s)", [f"{schema}.{mart}"])
             for (relkind,) in kind.fetchall():  # what dbt made of it: a table, an incremental one, a view
-                what = {"v": "view", "m": "materialized view"}.get(relkind, "table")
-                conn.execute(sql.SQL("drop {} {}").format(sql.SQL(what), sql.Identifier(schema, mart)))
+                conn.execute(sql.SQL("drop {} {}").format(sql.SQL(ALTER_OWNER[relkind]), sql.Identifier(schema, mart)))
 
 
 def _pseudonym_key(conn: psycopg.Connection) -> psycopg_sql.Composable:
