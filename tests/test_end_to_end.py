@@ -638,8 +638,7 @@ def _dashboard_expected(conn, as_of: date) -> dict:
         "select sum(bookings_amount) / nullif(sum(target_amount), 0), sum(won_count)::numeric"
         " / nullif(sum(won_count) + sum(lost_count), 0),"
         " sum(amount_due_collected) / nullif(sum(amount_due_in_month), 0),"
-        " sum(new_customers), sum(csat_avg * surveys) filter (where csat_avg is not null)"
-        " / nullif(sum(surveys) filter (where csat_avg is not null), 0)"
+        " sum(new_customers), sum(csat_total)::numeric / nullif(sum(csat_answers), 0)"
         f" from marts.rep_scorecard where month {in_window} group by rep_id"
     )
     n_reps = len(reps)

@@ -165,7 +165,9 @@ surveys_per_month as (
         coalesce(customers.owner_rep_id, 'unknown') as rep_id,
         surveys.submitted_month as month,
         count(*) as surveys,
-        avg(surveys.csat) as csat_avg
+        -- count and sum skip a survey without a CSAT answer, as avg does: csat_avg is their ratio
+        count(surveys.csat) as csat_answers,
+        sum(surveys.csat) as csat_total
 
     from surveys
 
@@ -225,7 +227,8 @@ joined as (
         coalesce(collections_per_month.amount_due_in_month, 0) as amount_due_in_month,
         coalesce(collections_per_month.amount_due_collected, 0) as amount_due_collected,
         coalesce(surveys_per_month.surveys, 0) as surveys,
-        surveys_per_month.csat_avg
+        coalesce(surveys_per_month.csat_answers, 0) as csat_answers,
+        coalesce(surveys_per_month.csat_total, 0) as csat_total
 
     from rep_months_at as rep_months
 
@@ -272,7 +275,9 @@ final as (
             amount_due_collected / nullif(amount_due_in_month, 0) as numeric(9, 4)
         ) as collection_rate,
         cast(surveys as integer) as surveys,
-        cast(csat_avg as numeric(4, 2)) as csat_avg
+        cast(csat_total * 1.0 / nullif(csat_answers, 0) as numeric(4, 2)) as csat_avg,
+        cast(csat_answers as integer) as csat_answers,
+        cast(csat_total as integer) as csat_total
 
     from joined
 

@@ -873,8 +873,7 @@ SCORECARD = """
            sum(won_count)::numeric / nullif(sum(won_count) + sum(lost_count), 0) as win_rate,
            sum(visits) as visits, sum(new_customers) as new_customers,
            sum(amount_due_collected) / nullif(sum(amount_due_in_month), 0) as collection_rate,
-           sum(csat_avg * surveys) filter (where csat_avg is not null)
-             / nullif(sum(surveys) filter (where csat_avg is not null), 0) as csat
+           sum(csat_total)::numeric / nullif(sum(csat_answers), 0) as csat
     from marts.rep_scorecard
     where month between %(start)s and %(month)s
     group by rep_id order by bookings_amount desc, rep_id
@@ -887,7 +886,7 @@ REPS = Page(
     charts=(
         Chart(
             "scorecard",
-            "Rep scorecard, {window} (amounts in {currency}; CSAT weighted by surveys)",
+            "Rep scorecard, {window} (amounts in {currency}; CSAT = mean score 1–5 of all the answers)",
             SCORECARD,
             _scorecard_table,
         ),
