@@ -24,7 +24,7 @@ RUN grep -vE '^[[:space:]]*(-e[[:space:]]|#|salesdw([[:space:]=@]|$))' requireme
 
 # Fail the build, not the first DAG run, if the stack does not import: the project, what it uses,
 # and the Celery and FAB providers docker-compose.yml relies on (from the base image, not the lock).
-RUN python -c "import salesdw, cosmos, great_expectations, dbt.version, \
+RUN python -c "import salesdw, cosmos, great_expectations, dbt.version, pymc_marketing.clv, \
 airflow.providers.postgres, airflow.providers.celery.executors.celery_executor, \
 airflow.providers.fab.auth_manager.fab_auth_manager"
 

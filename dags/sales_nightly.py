@@ -19,6 +19,7 @@ from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
 from salesdw.orchestrate.dbt_tasks import PARSE_CACHE, NightlyBuild, NightlySource, NightlyTest
 from salesdw.orchestrate.memory import log_peak, reset_peak
 from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE
+from salesdw.transform import READERS as FIT_READERS
 
 DOC = """
 ### sales_nightly
@@ -39,7 +40,9 @@ Every night, for the day that just ended (the run's data interval):
    the marts' invariants are their data tests (their YAML): a failed one fails the task, at once,
    naming the test and the view of its rows in `dbt_test__audit`; each node's result in
    `audit.dbt_results` and the task's log (`SALESDW_DBT_EXECUTION=per_model` renders a cosmos task
-   per model instead: README, "What a night costs");
+   per model instead: README, "What a night costs"). The models that read what Python fits
+   (source `ml`) wait for **clv_baseline** (BG/NBD + Gamma-Gamma, the CLV backtest's baseline,
+   into `ml.clv_btyd_predictions`) and are built by **dbt_build_after_fits**;
 5. **publish**: point every view of schema `marts`, the one BI reads (a view per model under
    `dbt_project/models/marts/`, as dbt's manifest lists them), at the build schema's tables,
    in one transaction, and record it in `audit.publications`: no row is copied, so its cost does not
@@ -58,6 +61,10 @@ check_references, validate_feeds) or `warehouse_transformer` (dbt, publish).
 # The data interval is the day before the run: the 00:00 UTC run of D+1 processes day D.
 NIGHTLY = CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1))
 FEED_DAY = "{{ data_interval_start | ds }}"
+# `salesdw run --full-refresh`, or a trigger's conf {"full_refresh": true}: every model rebuilt from
+# raw (after a change of the vocabulary, the reporting currency or a contract; each blue/green build
+# schema keeps its own incremental facts, so two nights)
+FULL_REFRESH = "{{ (dag_run.conf or {}).get('full_refresh', False) }}"
 # `salesdw run` shortens the wait between tries: it runs interactively through `airflow dags test`.
 RETRY_DELAY = timedelta(seconds=int(os.environ.get("SALESDW_RETRY_DELAY_SECONDS", "300")))
 
@@ -249,11 +256,8 @@ def sales_nightly():
             task_id="dbt_build",
             doc_md="One `dbt build` of every model, seed and test; per-node results in audit.dbt_results.",
             callback=dbt_results,
-            exclude=NIGHTLY_EXCLUDE,
-            # `salesdw run --full-refresh`, or a trigger's conf {"full_refresh": true}: every model
-            # rebuilt from raw (after a change of the vocabulary, the reporting currency or a contract;
-            # each blue/green build schema keeps its own incremental facts, so two nights)
-            full_refresh="{{ (dag_run.conf or {}).get('full_refresh', False) }}",
+            exclude=f"{NIGHTLY_EXCLUDE} {FIT_READERS}",  # built after the fits they read, below
+            full_refresh=FULL_REFRESH,
             **dbt_task_args,
         )
     else:
@@ -272,7 +276,9 @@ def sales_nightly():
                 # a model's task runs the tests of that model alone; tests over two models: see below
                 test_indirect_selection=TestIndirectSelection.CAUTIOUS,
             ),
-            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+            render_config=RenderConfig(
+                load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD, exclude=[FIT_READERS]
+            ),
             operator_args={"install_deps": False, "env": dbt_env, "pool": WAREHOUSE_POOL},
         )
         # The tests over two or more models (relationships, reconciliations) run in one dbt invocation
@@ -291,6 +297,29 @@ def sales_nightly():
             select=" ".join(cross_model_tests),
             **dbt_task_args,
         )
+
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def clv_baseline(feed_day: str) -> dict:
+        """Fit BG/NBD + Gamma-Gamma on the purchases up to the CLV backtest's cutoff (the model
+        int_customer_purchase_summary dbt just built) and write each customer's prediction into
+        ml.clv_btyd_predictions, the baseline clv_backtest reports beside the published model. Data
+        that cannot be fitted records why in ml.clv_btyd_fits, and the night goes on."""
+        from datetime import date
+
+        from salesdw.orchestrate.connections import warehouse_url_from_airflow
+        from salesdw.transform.clv_baseline import fit_clv_baseline
+
+        return fit_clv_baseline(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), date.fromisoformat(feed_day))
+
+    dbt_build_after_fits = NightlyBuild(
+        task_id="dbt_build_after_fits",
+        doc_md="`dbt build` of the models reading the night's Python fits (source `ml`: clv_backtest) and their tests.",
+        callback=dbt_results,
+        select=FIT_READERS,
+        exclude=NIGHTLY_EXCLUDE,
+        full_refresh=FULL_REFRESH,
+        **dbt_task_args,
+    )
 
     # what it publishes: every model under models/marts/, read from dbt's manifest (without one, the
     # DAG still loads and publish stops, saying how to write it)
@@ -320,7 +349,8 @@ def sales_nightly():
         return write_dashboard(warehouse_url_from_airflow(TRANSFORMER_CONN_ID), paths.DASHBOARD_DIR)
 
     loaded >> check_references(FEED_DAY) >> [validate_feeds(FEED_DAY), source_freshness] >> dbt_build
-    dbt_build >> publish(FEED_DAY) >> dashboard()  # the build's own tests are the marts' gate
+    dbt_build >> clv_baseline(FEED_DAY) >> dbt_build_after_fits
+    dbt_build_after_fits >> publish(FEED_DAY) >> dashboard()  # the builds' own tests are the marts' gate
 
 
 sales_nightly()

@@ -45,6 +45,16 @@ def fresh_db(warehouse):
     warehouse.drop_database(name)
 
 
+@pytest.fixture
+def set_up_db(fresh_db):
+    """A new database set up as `salesdw db init` sets up a warehouse (roles, schemas, the tables of
+    audit and ml); its admin URL."""
+    from salesdw.warehouse import roles
+
+    roles.set_up(fresh_db)
+    return fresh_db
+
+
 @pytest.fixture(scope="session")
 def dbt_manifest(warehouse):
     from salesdw.orchestrate.runner import build_manifest

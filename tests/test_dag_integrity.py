@@ -4,6 +4,7 @@ import pytest
 from salesdw import config, paths
 from salesdw.manifest import marts
 from salesdw.orchestrate.dbt_results import NIGHTLY_EXCLUDE
+from salesdw.transform import READERS as FIT_READERS
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,8 @@ def test_sales_nightly_shape(dagbag):
         # the three feeds land in parallel: no source's tasks depend on another source's
         upstream = dag.get_task(f"{source}.extract").upstream_task_ids
         assert upstream == set()
-    # load -> check_references -> validate_feeds + source_freshness -> dbt_build -> publish
+    # load -> check_references -> validate_feeds + source_freshness -> dbt_build -> clv_baseline
+    # -> dbt_build_after_fits -> publish -> dashboard
     for source in config.sources():
         assert dag.get_task(f"{source}.load").downstream_task_ids == {"check_references"}
     assert dag.get_task("check_references").downstream_task_ids == {"validate_feeds", "source_freshness"}
@@ -44,9 +46,16 @@ def test_sales_nightly_shape(dagbag):
     assert dag.get_task("source_freshness").base_cmd == ["source", "freshness"]
     build = dag.get_task("dbt_build")
     assert build.base_cmd == ["build"]  # every model, seed and data test: no --select
-    assert not build.select and build.exclude == NIGHTLY_EXCLUDE  # unit tests are make test's (dbt_results.py)
-    # the build's own tests are the marts' gate: a failed one fails the build, nothing is published
-    assert build.downstream_task_ids == {"publish"}
+    # unit tests are make test's (dbt_results.py); the models reading the Python fits come after them
+    assert not build.select and build.exclude == f"{NIGHTLY_EXCLUDE} {FIT_READERS}"
+    assert build.downstream_task_ids == {"clv_baseline"}
+    assert dag.get_task("clv_baseline").downstream_task_ids == {"dbt_build_after_fits"}
+    after_fits = dag.get_task("dbt_build_after_fits")
+    assert after_fits.base_cmd == ["build"] and after_fits.select == FIT_READERS
+    assert after_fits.exclude == NIGHTLY_EXCLUDE
+    # the builds' own tests are the marts' gate: a failed one fails its build, nothing is published
+    assert after_fits.downstream_task_ids == {"publish"}
+    assert (after_fits.vars, after_fits.env, after_fits.cache_dir) == (build.vars, build.env, build.cache_dir)
     # the dashboard is written from what was just published
     assert dag.get_task("publish").downstream_task_ids == {"dashboard"}
     assert "validate_marts" not in ids
@@ -79,6 +88,7 @@ print(json.dumps({{"ids": sorted(dag.task_ids),
     "after_feeds": sorted(dag.get_task("validate_feeds").downstream_task_ids),
     "after_freshness": sorted(dag.get_task("source_freshness").downstream_task_ids),
     "before_publish": sorted(dag.get_task("publish").upstream_task_ids),
+    "before_fits": sorted(dag.get_task("clv_baseline").upstream_task_ids),
     "kinds": sorted({{type(t).__name__ for t in dag.tasks if t.task_id.startswith("dbt_build.")}}),
     "pools": {{t.task_id: t.pool for t in dag.tasks}}}}))
 """
@@ -93,7 +103,9 @@ print(json.dumps({{"ids": sorted(dag.task_ids),
     assert "dbt_build.cross_model_tests" in models
     assert shape["after_feeds"] == shape["after_freshness"]
     assert "dbt_build.opportunity_stages_seed_build" in shape["after_feeds"]
-    assert shape["before_publish"] and all(t.startswith("dbt_build.") for t in shape["before_publish"])
+    assert not any("clv_backtest" in t for t in models)  # it reads the fits: built after them
+    assert shape["before_publish"] == ["dbt_build_after_fits"]
+    assert shape["before_fits"] and all(t.startswith("dbt_build.") for t in shape["before_fits"])
     assert shape["kinds"] == ["DbtBuildLocalOperator", "NightlyTest"]
     # every task that works the warehouse takes a slot of its pool; extracting from a source does not
     pooled = {t for t, pool in shape["pools"].items() if pool == "salesdw_warehouse"}
@@ -124,10 +136,11 @@ def test_a_full_refresh_is_asked_for_by_the_runs_conf(dagbag):
 
     from airflow.utils.strings import to_boolean
 
-    build = dagbag.dags["sales_nightly"].get_task("dbt_build")
-    for conf, expected in (({"full_refresh": True}, True), ({}, False), (None, False)):
-        rendered = build.render_template(build.full_refresh, {"dag_run": SimpleNamespace(conf=conf)})
-        assert to_boolean(rendered) is expected, (conf, rendered)
+    for task_id in ("dbt_build", "dbt_build_after_fits"):
+        build = dagbag.dags["sales_nightly"].get_task(task_id)
+        for conf, expected in (({"full_refresh": True}, True), ({}, False), (None, False)):
+            rendered = build.render_template(build.full_refresh, {"dag_run": SimpleNamespace(conf=conf)})
+            assert to_boolean(rendered) is expected, (task_id, conf, rendered)
 
 
 def test_dbt_tasks_make_no_lineage_events_nothing_emits(dagbag, tmp_path):
@@ -140,7 +153,7 @@ def test_dbt_tasks_make_no_lineage_events_nothing_emits(dagbag, tmp_path):
 
     assert dbt_tasks.LINEAGE_EMITTED is False
     before = dict(os.environ)
-    for task_id in ("source_freshness", "dbt_build"):
+    for task_id in ("source_freshness", "dbt_build", "dbt_build_after_fits"):
         task = dagbag.dags["sales_nightly"].get_task(task_id)
         assert task.calculate_openlineage_events_completes({"WAREHOUSE_PASSWORD": "s3cret"}, tmp_path) is False
         assert task.openlineage_events_completes == []

@@ -13,15 +13,15 @@ from salesdw_dev.generate import generate
 DAY = date(2026, 1, 1)
 
 
-def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
+def test_dbt_build_passes_with_unit_tests(set_up_db, tmp_path):
     generate(start=DAY, days=1, scale=0.02, seed=9, data_dir=tmp_path, landing_files=True)
     for source in config.sources():
-        load_source(source, DAY, url=fresh_db, landing=tmp_path / "landing")
-    check_references(fresh_db, DAY)  # as the nightly DAG does between loads and dbt
+        load_source(source, DAY, url=set_up_db, landing=tmp_path / "landing")
+    check_references(set_up_db, DAY)  # as the nightly DAG does between loads and dbt
     target = tmp_path / "target"
     proc = dbt(
         ["build", "--vars", "{run_date: '2026-01-01'}", "--target-path", str(target)],
-        fresh_db,
+        set_up_db,
         capture_output=True,
         text=True,
     )
@@ -34,7 +34,7 @@ def test_dbt_build_passes_with_unit_tests(fresh_db, tmp_path):
     assert set(by_kind["unit_test"]) == {"pass"}
     assert set(by_kind["model"]) == {"success"}
     assert len(by_kind["test"]) > 30 and set(by_kind["test"]) <= {"pass", "warn"}
-    with psycopg.connect(fresh_db) as conn:
+    with psycopg.connect(set_up_db) as conn:
         for mart in (
             "customer_lifetime_value",
             "sales_funnel",

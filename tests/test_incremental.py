@@ -147,7 +147,7 @@ def _redeliver(url: str, landing: Path, tmp_path: Path) -> dict[str, str]:
     return {"dropped_activity": dropped["activity_id"], "deleted_activity": deleted}
 
 
-def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
+def test_incremental_runs_match_full_refresh(set_up_db, tmp_path):
     generate(start=START, days=DAYS, scale=0.02, seed=9, data_dir=tmp_path, landing_files=True)
     landing = tmp_path / "landing"
     planted = _plant_changes(landing)
@@ -157,11 +157,11 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
     for n in range(DAYS):
         day = START + timedelta(days=n)
         for source in config.sources():
-            load_source(source, day, url=fresh_db, landing=landing)
-        check_references(fresh_db, day)
+            load_source(source, day, url=set_up_db, landing=landing)
+        check_references(set_up_db, day)
         # the loads of this test are seconds apart, so any lookback window would cover them all:
         # without one, the incremental runs depend on change detection alone
-        results = _build(fresh_db, day, target, lookback_days=0)
+        results = _build(set_up_db, day, target, lookback_days=0)
         assert {r["status"] for r in results} <= {"success", "pass", "warn", "no-op"}, day
         if n:  # after the first build the facts run incrementally: only what changed is inserted
             for r in results:
@@ -169,14 +169,14 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
                 if r["unique_id"].startswith("model.") and name in INCREMENTAL_FACTS:
                     incremental_rows.setdefault(name, []).append(r["adapter_response"].get("rows_affected", -1))
 
-    planted |= _redeliver(fresh_db, landing, tmp_path)
+    planted |= _redeliver(set_up_db, landing, tmp_path)
     staged = {
         r["unique_id"].split(".")[-1]: r["adapter_response"].get("rows_affected", -1)
-        for r in _build(fresh_db, START + timedelta(days=DAYS - 1), target, lookback_days=0)
+        for r in _build(set_up_db, START + timedelta(days=DAYS - 1), target, lookback_days=0)
         if r["unique_id"].startswith("model.salesdw.stg_")
     }
-    incremental = _fingerprints(fresh_db)
-    with psycopg.connect(fresh_db) as conn:
+    incremental = _fingerprints(set_up_db)
+    with psycopg.connect(set_up_db) as conn:
         fact_rows = {
             fact: conn.execute(
                 sql.SQL("select count(*) from marts_build_a.{}").format(sql.Identifier(fact))
@@ -208,8 +208,8 @@ def test_incremental_runs_match_full_refresh(fresh_db, tmp_path):
             [planted["backfilled_rep"]],
         ).fetchone()[0]
 
-    _build(fresh_db, START + timedelta(days=DAYS - 1), target, "--full-refresh")
-    full_refresh = _fingerprints(fresh_db)
+    _build(set_up_db, START + timedelta(days=DAYS - 1), target, "--full-refresh")
+    full_refresh = _fingerprints(set_up_db)
 
     assert {f"marts_build_a.{m}" for m in INCREMENTAL_FACTS} <= set(incremental)
     assert {f"marts_build_a.{m}" for m in ("fct_bookings", "dim_sales_rep", "target_attainment", "collections")} <= set(

@@ -20,7 +20,7 @@ from salesdw.publish.publications import (
 from salesdw.quality.results import record_results
 from salesdw.warehouse import roles
 
-NOT_FOR_BI = ("raw", "staging", "intermediate", "marts_build_a", "marts_build_b", "audit", "marts_versions")
+NOT_FOR_BI = ("raw", "staging", "intermediate", "marts_build_a", "marts_build_b", "audit", "marts_versions", "ml")
 PERSON = "Alice Wang"
 
 
@@ -256,6 +256,7 @@ def test_bi_reads_every_mart_and_nothing_else(wh, dbt_manifest):
         "marts_build_b": "marts_build_b.dim_sales_rep",
         "audit": "audit.publications",
         "marts_versions": "marts_versions._pseudonym_key",
+        "ml": "ml.clv_btyd_fits",
     }
     assert set(elsewhere) == set(NOT_FOR_BI)
     for table in elsewhere.values():
@@ -496,7 +497,7 @@ def test_passwords_come_from_the_environment_or_are_made_once(wh, monkeypatch, t
 
 def test_a_developer_builds_in_their_own_schemas_and_nowhere_else(wh):
     """`salesdw db dev NAME`: dbt's dev target writes dev_<name>_* as the developer's own login, reads
-    the sources (raw, audit) and can neither change nor read what the pipeline and BI use."""
+    the sources (raw, audit, ml) and can neither change nor read what the pipeline and BI use."""
     name = _name("ana")
     schemas = roles.set_up_developer(wh.admin, name, secrets_dir=wh.server.state_dir)
     wh.people.append(f"salesdw_dev_{name}")  # dropped with what it owns after the test
@@ -514,12 +515,14 @@ def test_a_developer_builds_in_their_own_schemas_and_nowhere_else(wh):
         conn.execute(f"create table dev_{name}_staging.stg_crm__reps as select * from raw.crm__reps")
         assert conn.execute(f"select rep_id from dev_{name}_staging.stg_crm__reps").fetchall() == [("R1",)]
         assert conn.execute("select count(*) from audit.publications").fetchone() == (0,)
+        assert conn.execute("select count(*) from ml.clv_btyd_predictions").fetchone() == (0,)
     for statement in (
         "create table staging.x (id int)",
         "create table marts_build_a.x (id int)",
         "select * from marts_build_a.dim_sales_rep",
         "select * from marts.dim_sales_rep",
         "insert into raw.crm__reps values ('R2')",
+        "delete from ml.clv_btyd_fits",
         f"create schema dev_{name}_more",
     ):
         assert _refused(dev, statement), statement

@@ -327,6 +327,24 @@ def cmd_dashboard(args) -> int:
     return 0
 
 
+def cmd_clv_baseline(args) -> int:
+    from salesdw.transform import READERS
+    from salesdw.transform.clv_baseline import fit_clv_baseline
+    from salesdw.warehouse.roles import role_url
+
+    fit = fit_clv_baseline(role_url("transformer", _url()))
+    if fit["status"] != "fitted":
+        print(f"no baseline for {fit.get('run_date', 'the run date')}: {fit.get('reason', 'no customer had bought')}")
+        return 1
+    print(
+        f"CLV baseline (BG/NBD + Gamma-Gamma, {fit['library']}) for {fit['run_date']}, cutoff {fit['as_of_date']}:"
+        f" {fit['customers']} customers, {fit['expected_purchases']:.1f} purchases and"
+        f" {fit['predicted_margin']:,.2f} predicted over {fit['horizon_days']} days ({fit['seconds']:.1f} s);"
+        f" `salesdw dbt build --select {READERS}` rebuilds clv_backtest with it"
+    )
+    return 0
+
+
 def cmd_dbt(args) -> int:
     from salesdw.orchestrate.runner import dbt, dbt_env
     from salesdw.publish.publications import BUILD_SCHEMA_VARIABLE, PUBLISHED_SCHEMA
@@ -535,6 +553,16 @@ def parser() -> argparse.ArgumentParser:
     )
     dashboard.add_argument("--out", type=Path, required=True, help="the folder to write, e.g. dashboard/")
     dashboard.set_defaults(func=cmd_dashboard)
+
+    sub.add_parser(
+        "clv-baseline",
+        help="fit the CLV backtest's BG/NBD + Gamma-Gamma baseline on what dbt last built (the night does it)",
+        description=(
+            "Fit BG/NBD and Gamma-Gamma by maximum likelihood (pymc-marketing) on"
+            " intermediate.int_customer_purchase_summary, as the nightly DAG's clv_baseline task does between its two"
+            " dbt builds, and write ml.clv_btyd_predictions and ml.clv_btyd_fits; clv_backtest reads them."
+        ),
+    ).set_defaults(func=cmd_clv_baseline)
 
     dbt = sub.add_parser("dbt", help="run dbt against the warehouse, e.g. `salesdw dbt build`")
     dbt.add_argument(

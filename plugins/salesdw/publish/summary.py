@@ -85,8 +85,8 @@ def summary(url: str) -> dict:
             "select tier, count(*) from marts.customer_lifetime_value group by 1 order by 2 desc"
         ).fetchall()
         backtest = conn.execute(
-            "select cutoff_date, horizon_months, customers, wape, total_error_pct, repeat_wape, repeat_total_error_pct"
-            " from marts.clv_backtest where is_total"
+            "select cutoff_date, horizon_months, customers, wape, total_error_pct, repeat_wape, repeat_total_error_pct,"
+            " bgnbd_wape, bgnbd_total_error_pct from marts.clv_backtest where is_total"
         ).fetchone()
     return {
         "mart_rows": counts,
@@ -103,11 +103,14 @@ def _backtest_line(backtest) -> str:
     if not backtest or not backtest[2]:
         return "  CLV backtest: no window yet (it needs twice the horizon of history; see dbt_project/README.md)"
     cutoff, months, customers, *errors = backtest
-    wape, total_error, repeat_wape, repeat_total = ("n/a" if e is None else f"{float(e):+.1%}" for e in errors)
+    wape, total, repeat_wape, repeat_total, bgnbd_wape, bgnbd_total = (
+        "n/a" if e is None else f"{float(e):+.1%}" for e in errors
+    )
     return (
-        f"  CLV backtest ({months} months after {cutoff}, {customers:,} customers):"
-        f" WAPE {wape.lstrip('+')}, total {total_error};"
-        f" repeating the last {months} months: WAPE {repeat_wape.lstrip('+')}, total {repeat_total}"
+        f"  CLV backtest ({months} months after {cutoff}, {customers:,} customers), WAPE and total error:\n"
+        f"    the published prediction              {wape.lstrip('+'):>8}  {total:>8}\n"
+        f"    baseline: the last {months} months repeated   {repeat_wape.lstrip('+'):>8}  {repeat_total:>8}\n"
+        f"    baseline: BG/NBD + Gamma-Gamma         {bgnbd_wape.lstrip('+'):>8}  {bgnbd_total:>8}"
     )
 
 

@@ -4,16 +4,16 @@
   tables at run time). It also has CREATE on the database: its code runs `create schema if not
   exists raw`, and PostgreSQL checks that privilege before it looks whether the schema exists.
 - `salesdw_transformer` owns `staging`, `intermediate`, the two build schemas `marts_build_a` and
-  `marts_build_b` whose tables `marts` shows, `marts` (publish/publications.py) and `dbt_test__audit`
-  (the views of the rows a failed dbt test found); dbt runs as it (the schemas exist, so dbt never
-  needs to create one). It reads raw and audit, and writes audit.dq_results, audit.dbt_results and
-  audit.publications.
+  `marts_build_b` whose tables `marts` shows, `marts` (publish/publications.py), `dbt_test__audit`
+  (the views of the rows a failed dbt test found) and `ml` (the night's Python fits, transform/);
+  dbt runs as it (the schemas exist, so dbt never needs to create one). It reads raw and audit,
+  and writes audit.dq_results, audit.dbt_results and audit.publications.
 - `salesdw_bi` reads `marts` and nothing else: no usage on any other schema, no CONNECT on any other
   database. A person gets BI access as a login role that is a member of it.
 - `salesdw_pii` (no login) is the group whose members read person data unmasked in `marts`.
 - `salesdw_dev_<name>` (`salesdw db dev NAME`): a developer's own login, owner of the schemas
   `dev_<name>` and `dev_<name>_staging|intermediate|marts|dbt_test__audit`, where dbt's `dev` target
-  writes (dbt_project/profiles.yml); it reads raw and audit, as the transformer does, and nothing of
+  writes (dbt_project/profiles.yml); it reads dbt's sources (raw, audit and ml) and nothing of
   the pipeline's own schemas: a developer's build can neither change nor see what BI reads.
 - `salesdw_airflow` owns the embedded server's `airflow` database (Airflow's metadata), which no
   other login but the admin may connect to.
@@ -63,9 +63,12 @@ SCHEMA_OWNERS = {
     PUBLISHED_SCHEMA: "transformer",
     VERSIONS_SCHEMA: "transformer",
     "dbt_test__audit": "transformer",  # dbt's own name for it (dbt_project.yml: store_failures_as)
+    "ml": "transformer",  # what the night's Python fits write for dbt to read (transform/)
 }
 # What a login reads in schemas another login owns (the owner's later tables included).
 READS = {"transformer": ("raw", "audit"), "bi": (PUBLISHED_SCHEMA,)}
+# What a developer's login reads: dbt's sources (raw, audit, and the night's fits in ml).
+DEVELOPER_READS = (*READS["transformer"], "ml")
 # The audit tables the transformer writes (besides reading audit): created here by their own
 # modules' DDL, as the loader, so that the transformer never needs CREATE on `audit`.
 TRANSFORMER_WRITES = {
@@ -227,6 +230,7 @@ def set_up(admin_url: str | None = None, *, secrets_dir: Path | None = None) -> 
     from salesdw.orchestrate.dbt_results import DBT_RESULTS_DDL
     from salesdw.publish.publications import DDL as PUBLICATIONS_DDL
     from salesdw.quality.results import DQ_DDL
+    from salesdw.transform.clv_baseline import DDL as CLV_BASELINE_DDL
 
     if admin_url is None:
         from salesdw.warehouse.connection import warehouse_url
@@ -252,6 +256,8 @@ def set_up(admin_url: str | None = None, *, secrets_dir: Path | None = None) -> 
             conn.execute(DQ_DDL)
             conn.execute(PUBLICATIONS_DDL)
             conn.execute(DBT_RESULTS_DDL)
+            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(LOGINS["transformer"])))
+            conn.execute(CLV_BASELINE_DDL)
             conn.execute("reset role")
             for login, schemas in READS.items():
                 for schema in schemas:
@@ -353,7 +359,7 @@ def set_up_developer(admin_url: str, name: str, *, secrets_dir: Path | None = No
         )
         for schema in schemas:
             _own_schema(conn, schema, login)
-        for schema in READS["transformer"]:  # the sources dbt reads
+        for schema in DEVELOPER_READS:
             _grant_reads(conn, schema, LOGINS[SCHEMA_OWNERS[schema]], login)
     return schemas
 

@@ -727,12 +727,19 @@ def _by_segment(key: str) -> Callable[[Rows, dict], go.Figure]:
 
 
 def _backtest(rows: Rows, ctx: dict) -> go.Figure:
+    """The prediction and its two baselines against what happened, by segment; the WAPE of each
+    over all customers in the subtitle (clv_backtest's total row)."""
+    total = next((row for row in rows if row["is_total"]), None)
+    rows = [row for row in rows if not row["is_total"]]
     segments, currency = [row["segment"] for row in rows], ctx["currency"]
-    wape = col(rows, "wape")
+    errors = (("wape", "the prediction"), ("repeat_wape", "last 12 months repeated"), ("bgnbd_wape", "BG/NBD"))
+    wapes = [f"{name} {num(total[key]):.1%}" for key, name in errors if total and total[key] is not None]
     return go.Figure(
         [
             money_bars(segments, col(rows, "predicted_margin"), "Predicted at the cutoff", currency),
-            money_bars(segments, col(rows, "actual_margin"), "Actual", currency, customdata=wape),
+            money_bars(segments, col(rows, "repeat_predicted_margin"), "Baseline: last 12 months repeated", currency),
+            money_bars(segments, col(rows, "bgnbd_predicted_margin"), "Baseline: BG/NBD + Gamma-Gamma", currency),
+            money_bars(segments, col(rows, "actual_margin"), "Actual", currency),
         ],
         layout={
             "barmode": "group",
@@ -741,8 +748,7 @@ def _backtest(rows: Rows, ctx: dict) -> go.Figure:
                 "subtitle": {
                     "text": "cutoff "
                     + ", ".join(sorted({f"{row['cutoff_date']}" for row in rows}))
-                    + "; WAPE "
-                    + ", ".join(f"{row['segment']} {num(row['wape']):.1%}" for row in rows if row["wape"] is not None)
+                    + ("; WAPE over all customers: " + ", ".join(wapes) if wapes else "")
                 }
             },
         },
@@ -803,12 +809,12 @@ CUSTOMERS = Page(
         ),
         Chart(
             "clv_backtest",
-            "How far to trust the prediction: predicted against actual {value_basis} over the 12 months"
-            " after the backtest's cutoff, by segment ({currency})",
+            "How far to trust the prediction: predicted, and two standard baselines, against actual"
+            " {value_basis} over the 12 months after the backtest's cutoff, by segment ({currency})",
             """
-            select segment, cutoff_date, predicted_margin, actual_margin, wape
+            select segment, is_total, cutoff_date, predicted_margin, repeat_predicted_margin,
+                   bgnbd_predicted_margin, actual_margin, wape, repeat_wape, bgnbd_wape
             from marts.clv_backtest
-            where not is_total
             order by segment
             """,
             _backtest,
