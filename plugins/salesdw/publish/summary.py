@@ -106,11 +106,13 @@ def _backtest_line(backtest) -> str:
     wape, total, repeat_wape, repeat_total, bgnbd_wape, bgnbd_total = (
         "n/a" if e is None else f"{float(e):+.1%}" for e in errors
     )
-    return (
-        f"  CLV backtest ({months} months after {cutoff}, {customers:,} customers), WAPE and total error:\n"
-        f"    the published prediction              {wape.lstrip('+'):>8}  {total:>8}\n"
-        f"    baseline: the last {months} months repeated   {repeat_wape.lstrip('+'):>8}  {repeat_total:>8}\n"
-        f"    baseline: BG/NBD + Gamma-Gamma         {bgnbd_wape.lstrip('+'):>8}  {bgnbd_total:>8}"
+    rows = (
+        ("the published prediction", wape, total),
+        (f"baseline: the last {months} months repeated", repeat_wape, repeat_total),
+        ("baseline: BG/NBD + Gamma-Gamma", bgnbd_wape, bgnbd_total),
+    )
+    return f"  CLV backtest ({months} months after {cutoff}, {customers:,} customers), WAPE and total error:" + "".join(
+        f"\n    {label:<42}{error.lstrip('+'):>8}  {bias:>8}" for label, error, bias in rows
     )
 
 
