@@ -154,7 +154,9 @@ def figure(conn: psycopg.Connection, chart: Chart, ctx: dict):
         template="plotly_white",
         height=drawn.layout.height or chart.height,
         margin={"t": 70, "l": 70, "r": 70, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        # above the plot, right: unless the chart places its own
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1}
+        | drawn.layout.legend.to_plotly_json(),
         separators=".,",
     )
     return drawn

@@ -744,6 +744,7 @@ def _backtest(rows: Rows, ctx: dict) -> go.Figure:
         layout={
             "barmode": "group",
             "yaxis": money_axis(currency),
+            "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.1, "yanchor": "top"},  # long subtitle
             "title": {
                 "subtitle": {
                     "text": "cutoff "
