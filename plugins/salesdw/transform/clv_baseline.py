@@ -29,7 +29,7 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from importlib.metadata import version
 
@@ -91,7 +91,7 @@ class NotFitted(Exception):
 class Fit:
     parameters: dict[str, float]
     # per customer: expected purchases, probability alive, expected purchase value
-    predictions: list[tuple[str, float, float, float]] = field(default_factory=list)
+    predictions: list[tuple[str, float, float, float]]
 
 
 def fit_clv_baseline(url: str, run_date: date | None = None) -> dict:
@@ -141,8 +141,7 @@ def fit_clv_baseline(url: str, run_date: date | None = None) -> dict:
                     f"copy {SCHEMA}.clv_btyd_predictions (run_date, as_of_date, customer_id, expected_purchases,"
                     " probability_alive, expected_purchase_value, predicted_margin) from stdin"
                 ) as copy:
-                    for row in predicted:
-                        customer, purchases, alive, value, margin = row
+                    for customer, purchases, alive, value, margin in predicted:
                         copy.write_row(
                             (built_for, record["as_of_date"], customer, purchases, alive, round(value, 2), margin)
                         )
@@ -177,13 +176,18 @@ def fit_btyd(customers: list[tuple], horizon_days: int) -> Fit:
     """BG/NBD and Gamma-Gamma by maximum likelihood on (customer_id, frequency, recency_days,
     age_days, monetary_value) rows; each customer's expected purchases in `horizon_days`,
     probability of being alive, and expected value of a purchase."""
+    # pymc's and ArviZ's notices (ArviZ's coming refactor, at import; the optimiser's) are no news
+    # for the night: what matters, a fit that did not converge, is checked below and recorded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _fit_btyd(customers, horizon_days)
+
+
+def _fit_btyd(customers: list[tuple], horizon_days: int) -> Fit:
     import numpy as np
     import pandas as pd
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ArviZ's notice of its coming refactor, at import
-        from pymc_extras.prior import Prior
-        from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+    from pymc_extras.prior import Prior
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
     data = pd.DataFrame(customers, columns=["customer_id", "frequency", "recency", "T", "monetary_value"])
     data = data.astype({"frequency": float, "recency": float, "T": float, "monetary_value": float})
@@ -198,18 +202,14 @@ def fit_btyd(customers: list[tuple], horizon_days: int) -> Fit:
     flat = {name: Prior("HalfFlat") for name in BGNBD_PARAMETERS} | {"r": Prior("Uniform", lower=0, upper=R_MAX)}
     bgnbd = BetaGeoModel(data=data[["customer_id", "frequency", "recency", "T"]], model_config=flat)
     rate = data["frequency"].sum() / data["T"].sum()  # repeat purchases per day of observation
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bgnbd.fit(method="map", start={"r": 1.0, "alpha": 1.0 / rate, "a": 1.0, "b": 1.0}, progressbar=False)
+    bgnbd.fit(method="map", start={"r": 1.0, "alpha": 1.0 / rate, "a": 1.0, "b": 1.0}, progressbar=False)
     # Gamma-Gamma in units of the mean purchase, where its optimiser is well scaled in any currency
     scale = float(spenders["monetary_value"].mean())
     gamma_gamma = GammaGammaModel(
         data=spenders[["customer_id", "frequency"]].assign(monetary_value=spenders["monetary_value"] / scale),
         model_config={name: Prior("HalfFlat") for name in GAMMA_GAMMA_PARAMETERS},
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gamma_gamma.fit(method="map", progressbar=False)
+    gamma_gamma.fit(method="map", progressbar=False)
 
     parameters = {name: float(bgnbd.fit_result[name].mean()) for name in BGNBD_PARAMETERS}
     parameters |= {name: float(gamma_gamma.fit_result[name].mean()) for name in GAMMA_GAMMA_PARAMETERS}
